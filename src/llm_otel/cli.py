@@ -1,0 +1,36 @@
+"""``llm-otel``: parses arguments and hands them to the wings. No logic lives here.
+
+Each subcommand's section is owned by its wing; keep the sections separate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-otel", description="Govern AI token spend on OpenTelemetry.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    # --- price (pricing wing) ---------------------------------------------------
+    # --- collector (processor wing) ---------------------------------------------
+    # --- demo -------------------------------------------------------------------
+    # --- report / export / reconcile (finops wing) -------------------------------
+    del sub
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    return int(handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The collector-side processor: OTLP in -> normalized calls -> dedupe -> price -> ledger -> rollup -> metrics."""
