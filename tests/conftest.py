@@ -33,3 +33,9 @@ def spans() -> Iterator[InMemorySpanExporter]:
     EXPORTER.clear()
     yield EXPORTER
     EXPORTER.clear()
+
+# llm-otel's attribution span processor on the shared provider (as `instrument()` would add it),
+# so spans started inside task()/agent()/prompt() carry their attribution in every test.
+from llm_otel.sdk import attribution as _attribution  # noqa: E402
+
+_attribution.add_to(PROVIDER)

@@ -1,9 +1,38 @@
 """llm-otel: exact GenAI spans for openai and anthropic, attributed to tasks, agents and teams.
 
-The public surface is this module; everything else may change.
+The public surface is this module; everything else may change::
+
+    import llm_otel
+    llm_otel.instrument()                  # idempotent; patches openai and anthropic if importable
+
+    with llm_otel.task("policy-review", id="pol-123", team="secops", budget_usd=2.0) as t:
+        with llm_otel.agent("reviewer"), llm_otel.prompt("review-v2", version="3"):
+            client.chat.completions.create(...)
+        t.cost_usd, t.calls, t.tokens      # running totals, priced in-process
+
+- ``instrument()`` / ``uninstrument()``: see ``llm_otel.sdk.instrument``.
+- ``task()``, ``agent()``, ``prompt()``: context managers and decorators (sync and async).
+- ``current_task()``: the innermost task of this context, or ``None``.
+- ``BudgetExceeded``: raised by an LLM call, before its request is sent, in a task
+  (or inside a task) whose ``budget_usd`` is spent.
+
+Threads do not inherit the task context; ``llm_otel.sdk.context.bind(fn)`` carries it over.
+See docs/sdk.md.
 """
 
 from llm_otel.errors import BudgetExceeded
-from llm_otel.sdk.context import current_task
+from llm_otel.sdk.context import Agent, Prompt, Task, agent, current_task, prompt, task
+from llm_otel.sdk.instrument import instrument, uninstrument
 
-__all__ = ["BudgetExceeded", "current_task"]
+__all__ = [
+    "Agent",
+    "BudgetExceeded",
+    "Prompt",
+    "Task",
+    "agent",
+    "current_task",
+    "instrument",
+    "prompt",
+    "task",
+    "uninstrument",
+]

@@ -15,10 +15,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     # --- price (pricing wing) ---------------------------------------------------
+    from llm_otel.pricing import cli as pricing_cli
+
+    price = sub.add_parser("price", help="price one call (breakdown per bucket); --refresh fetches newer prices")
+    pricing_cli.add_arguments(price)
+    price.set_defaults(handler=pricing_cli.run)
     # --- collector (processor wing) ---------------------------------------------
     # --- demo -------------------------------------------------------------------
     # --- report / export / reconcile (finops wing) -------------------------------
-    del sub
     return parser
 
 

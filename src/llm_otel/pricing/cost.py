@@ -60,6 +60,8 @@ class Cost:
     model: str | None = None  # model id the rates were resolved for
     flags: tuple[str, ...] = field(default=())  # normalizations applied (e.g. "input_exclusive_of_cache")
     estimated: bool = False
+    # What cache writes cost above the same tokens as plain input (the price of the savings above).
+    cache_write_premium: Decimal = ZERO
 
     @property
     def priced(self) -> bool:

@@ -58,13 +58,15 @@ def get_tracer() -> trace.Tracer:
 class LLMCall:
     """One API call's CLIENT span. ``finish`` ends it exactly once; later calls do nothing."""
 
-    __slots__ = ("_done", "provider", "request_model", "span")
+    __slots__ = ("_done", "provider", "request_model", "span", "task")
 
     def __init__(self, span: Span, provider: str, request_model: str | None) -> None:
         self.span = span
         self.provider = provider
         self.request_model = request_model
         self._done = False
+        # The task current when the call started: a stream may finish in another context (GC, thread).
+        self.task = context.current_task()
 
     @property
     def done(self) -> bool:
@@ -118,7 +120,7 @@ class LLMCall:
             log.debug("llm-otel could not record a call's outcome", exc_info=True)
         try:
             if usage is not None:
-                context.on_call_finished(self.provider, response_model or self.request_model, usage)
+                context.on_call_finished(self.provider, response_model or self.request_model, usage, self.task)
         except Exception:
             log.debug("llm-otel could not update the task's totals", exc_info=True)
         try:

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
@@ -38,7 +38,9 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel import semconv
 from llm_otel.errors import BudgetExceeded
-from llm_otel.pricing.usage import Usage
+
+if TYPE_CHECKING:
+    from llm_otel.pricing.usage import Usage
 
 log = logging.getLogger("llm_otel")
 
@@ -154,7 +156,7 @@ class _Scope:
         raise NotImplementedError
 
     def _exit(self, token: Any, exc: BaseException | None) -> None:
-        raise NotImplementedError
+        """Work to do on leaving, before the outer context is restored (which always happens)."""
 
     def __enter__(self) -> Any:
         try:
@@ -173,6 +175,10 @@ class _Scope:
             self._exit(token, exc)
         except Exception:
             log.debug("llm-otel could not leave a scope cleanly", exc_info=True)
+        try:
+            _reset(token)
+        except Exception:
+            log.debug("llm-otel could not restore the outer context", exc_info=True)
 
     async def __aenter__(self) -> Any:
         return self.__enter__()
@@ -229,6 +235,7 @@ class Task(_Scope):
 
     __slots__ = (
         "_cost",
+        "_explicit_id",
         "_lock",
         "_pending",
         "_span",
@@ -270,9 +277,6 @@ class Task(_Scope):
         self._span: trace.Span | None = None
         self._explicit_id = id is not None
 
-    # ``_explicit_id`` is not in __slots__ of the base; keep it in an attribute dict-free way.
-    __slots__ += ("_explicit_id",)  # type: ignore[assignment]  # noqa: RUF005, PLE0237
-
     def __repr__(self) -> str:
         return (
             f"Task(type={self.type!r}, id={self.id!r}, team={self.team!r}, calls={self.calls}, "
@@ -311,7 +315,8 @@ class Task(_Scope):
 
     def _enter(self) -> _FrameToken:
         outer = _frame.get() or _EMPTY
-        self.parent = outer.task
+        if not _in_chain(self, outer.task):  # re-entering a task that is already open keeps its parent
+            self.parent = outer.task
         var_token = _frame.set(outer.replace(task=self))
         try:
             ctx = otel_context.get_current()
@@ -341,17 +346,22 @@ class Task(_Scope):
     def _exit(self, token: _FrameToken, exc: BaseException | None) -> None:
         self.status = "error" if exc is not None else "ok"
         span, self._span = self._span, None
-        try:
-            if span is not None:
-                span.set_attribute(semconv.TASK_STATUS, self.status)
-                if exc is not None:
-                    span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
-                else:
-                    span.set_status(Status(StatusCode.OK))
-                span.end()
-        finally:
-            _reset(token)
+        if span is not None:
+            span.set_attribute(semconv.TASK_STATUS, self.status)
+            if exc is not None:
+                span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            else:
+                span.set_status(Status(StatusCode.OK))
+            span.end()
+
+
+def _in_chain(task: Task, node: Task | None) -> bool:
+    while node is not None:
+        if node is task:
+            return True
+        node = node.parent
+    return False
 
 
 class Agent(_Scope):
@@ -371,9 +381,6 @@ class Agent(_Scope):
         outer = _frame.get() or _EMPTY
         return _FrameToken(_frame.set(outer.replace(agent_name=self.name, agent_id=self.agent_id)))
 
-    def _exit(self, token: _FrameToken, exc: BaseException | None) -> None:
-        _reset(token)
-
 
 class Prompt(_Scope):
     """The prompt template (and version) the LLM calls inside are built from."""
@@ -391,9 +398,6 @@ class Prompt(_Scope):
     def _enter(self) -> _FrameToken:
         outer = _frame.get() or _EMPTY
         return _FrameToken(_frame.set(outer.replace(prompt_template=self.template, prompt_version=self.version)))
-
-    def _exit(self, token: _FrameToken, exc: BaseException | None) -> None:
-        _reset(token)
 
 
 def task(
@@ -436,7 +440,7 @@ def _pricer() -> Callable[..., Any] | None:
     if not _price_loaded:
         _price_loaded = True
         try:
-            from llm_otel.pricing import price  # type: ignore[attr-defined]
+            from llm_otel.pricing import price
 
             _price = price
         except Exception:
@@ -465,14 +469,7 @@ class _PricedCall:
             price = _pricer()
             if price is not None:
                 try:
-                    from datetime import datetime, timezone
-
-                    result = price(
-                        self.usage,
-                        provider=self.provider,
-                        model=self.model,
-                        at=datetime.fromtimestamp(self.at, tz=timezone.utc),
-                    )
+                    result = price(self.usage, provider=self.provider, model=self.model, at=self.at)
                     if getattr(result, "priced", True):
                         self._cost = float(result.total)
                 except Exception:
@@ -498,9 +495,9 @@ def check_budget() -> None:
             try:
                 spent = node.cost_usd
             except Exception:
-                log.debug("llm-otel could not read a task's spend", exc_info=True)
-                spent = 0.0
-            if spent >= node.budget_usd:
+                log.debug("llm-otel could not read a task's spend; the call goes on", exc_info=True)
+                spent = None
+            if spent is not None and spent >= node.budget_usd:
                 raise BudgetExceeded(node.id, node.type, spent, node.budget_usd)
         node = node.parent
 

@@ -1,0 +1,274 @@
+"""Priced call -> ledger row, and ledger row -> what it contributes to counters and to its task.
+
+The same :func:`contributions` runs on a row about to be inserted and on a row read back
+(the record a richer one replaces), so a replacement's delta is exactly new minus old.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+from llm_otel import semconv
+from llm_otel.pricing.cost import token_type
+from llm_otel.processor.ledger.dialect import EXACT, Dialect
+from llm_otel.processor.ledger.model import CallRow, CounterDelta, PricedCall, TaskRow, richness
+
+ZERO = Decimal(0)
+
+CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CallRow))
+TASK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TaskRow))
+
+CALL_DEC = frozenset(
+    {
+        f"{p}_{b}"
+        for p in ("cost", "list_cost")
+        for b in ("input", "cache_read", "cache_write", "output", "total")
+    }
+    | {"cache_savings"}
+)
+CALL_BOOL = frozenset({"counted", "usage_estimated", "cost_estimated", "stream_complete", "late"})
+TASK_DEC = frozenset({"budget_usd", "cost", "list_cost", "cache_savings"})
+TASK_BOOL = frozenset(
+    {"has_span", "finalized", "anomaly_runaway", "anomaly_retry_loop", "anomaly_context_blowup"}
+)
+
+#: Task columns a call adds to (all additive, so deltas from any replica commute).
+TASK_SUMS = (
+    "calls",
+    "error_calls",
+    "unpriced_calls",
+    "tokens_input",
+    "tokens_cache_read",
+    "tokens_cache_write",
+    "tokens_output",
+    "tokens_reasoning",
+    "cost",
+    "list_cost",
+    "cache_savings",
+)
+
+
+def _uncached(inclusive: int | None, cache_read: int | None, cache_write: int | None) -> int | None:
+    if inclusive is None:
+        return None
+    return max(0, inclusive - (cache_read or 0) - (cache_write or 0))
+
+
+def call_values(pc: PricedCall, recorded_ns: int) -> dict[str, Any]:
+    """The row for one priced call, as Python values (Decimal money, bool flags)."""
+    r, c, u = pc.record, pc.cost, pc.record.usage
+    splits = (
+        u.cache_write_5m_tokens,
+        u.cache_write_1h_tokens,
+        u.cache_write_30m_tokens,
+        u.cache_write_12h_tokens,
+    )
+    cache_write = u.cache_write_tokens
+    if cache_write is None and any(s is not None for s in splits):
+        cache_write = sum(s or 0 for s in splits)
+    cost = dict.fromkeys(semconv.TOKEN_TYPES, ZERO)
+    list_cost = dict.fromkeys(semconv.TOKEN_TYPES, ZERO)
+    buckets = []
+    for b in c.buckets:
+        tt = token_type(b.bucket)
+        if tt not in cost:
+            raise ValueError(
+                f"cost bucket {b.bucket!r} has no token_type among {semconv.TOKEN_TYPES}; "
+                "pricing and ledger disagree on bucket names (llm_otel.pricing.cost)"
+            )
+        cost[tt] = EXACT.add(cost[tt], b.amount)
+        list_cost[tt] = EXACT.add(list_cost[tt], b.list_amount)
+        buckets.append(
+            {
+                "bucket": b.bucket,
+                "quantity": b.quantity,
+                "unit_price_per_mtok": format(b.unit_price_per_mtok, "f"),
+                "amount": format(b.amount, "f"),
+                "list_unit_price_per_mtok": format(b.list_unit_price_per_mtok, "f"),
+                "list_amount": format(b.list_amount, "f"),
+                "model": b.model,
+                "context_tier": b.context_tier,
+            }
+        )
+    its = u.iterations
+    return {
+        "trace_id": r.trace_id,
+        "span_id": r.span_id,
+        "parent_span_id": r.parent_span_id,
+        "start_ns": r.start_ns,
+        "end_ns": r.end_ns,
+        "recorded_ns": recorded_ns,
+        "provider": r.provider,
+        "operation": r.operation,
+        "request_model": r.request_model,
+        "response_model": r.response_model,
+        "model": r.model,
+        "response_id": r.response_id,
+        "counted": True,
+        "superseded_by": None,
+        "richness": richness(r, c),
+        "tokens_input": _uncached(u.input_tokens, u.cache_read_tokens, cache_write),
+        "tokens_cache_read": u.cache_read_tokens,
+        "tokens_cache_write": cache_write,
+        "tokens_cache_write_5m": u.cache_write_5m_tokens,
+        "tokens_cache_write_1h": u.cache_write_1h_tokens,
+        "tokens_cache_write_30m": u.cache_write_30m_tokens,
+        "tokens_cache_write_12h": u.cache_write_12h_tokens,
+        "tokens_output": u.output_tokens,
+        "tokens_reasoning": u.reasoning_tokens,
+        "tokens_iterations_input": sum(
+            _uncached(i.input_tokens, i.cache_read_tokens, i.cache_write_tokens) or 0 for i in its
+        ),
+        "tokens_iterations_cache_read": sum(i.cache_read_tokens for i in its),
+        "tokens_iterations_cache_write": sum(i.cache_write_tokens for i in its),
+        "tokens_iterations_output": sum(i.output_tokens for i in its),
+        "iterations": json.dumps(
+            [
+                {
+                    "kind": i.kind,
+                    "model": i.model,
+                    "input_tokens": i.input_tokens,
+                    "output_tokens": i.output_tokens,
+                    "cache_read_tokens": i.cache_read_tokens,
+                    "cache_write_tokens": i.cache_write_tokens,
+                }
+                for i in its
+            ]
+        )
+        if its
+        else None,
+        "usage_estimated": u.estimated,
+        "cost_input": cost["input"],
+        "cost_cache_read": cost["cache_read"],
+        "cost_cache_write": cost["cache_write"],
+        "cost_output": cost["output"],
+        "cost_total": c.total,
+        "list_cost_input": list_cost["input"],
+        "list_cost_cache_read": list_cost["cache_read"],
+        "list_cost_cache_write": list_cost["cache_write"],
+        "list_cost_output": list_cost["output"],
+        "list_cost_total": c.list_total,
+        "cache_savings": c.cache_savings,
+        "cost_buckets": json.dumps(buckets, separators=(",", ":")),
+        "cost_source": c.source,
+        "cost_estimated": c.estimated,
+        "unpriced_reason": c.unpriced_reason,
+        "data_version": c.data_version or None,
+        "billing_provider": c.provider,
+        "priced_model": c.model,
+        "service_tier": r.service_tier,
+        "task_id": r.task_id,
+        "task_type": r.task_type,
+        "team": r.team,
+        "agent_name": r.agent_name,
+        "agent_id": r.agent_id,
+        "prompt_template": r.prompt_template,
+        "prompt_version": r.prompt_version,
+        "tools_count": r.tools_count,
+        "tools_bytes": r.tools_bytes,
+        "messages_count": r.messages_count,
+        "error_type": r.error_type,
+        "dialect": r.dialect,
+        "flags": ",".join(sorted(set(r.flags) | set(c.flags))),
+        "stream_complete": r.stream_complete,
+        "late": False,
+        "service_name": r.service_name,
+    }
+
+
+def encode_call(values: Mapping[str, Any], dialect: Dialect) -> tuple[Any, ...]:
+    """Column values in CALL_COLUMNS order, as the driver takes them."""
+    return tuple(dialect.enc(values[c]) if c in CALL_DEC else values[c] for c in CALL_COLUMNS)
+
+
+def decode(
+    row: Mapping[str, Any], dialect: Dialect, decs: frozenset[str], bools: frozenset[str]
+) -> dict[str, Any]:
+    """A driver row back to Python values (Decimal money, bool flags)."""
+    out = dict(row)
+    for k, v in row.items():
+        if v is None:
+            continue
+        if k in decs:
+            out[k] = dialect.dec(v)
+        elif k in bools:
+            out[k] = bool(v)
+    return out
+
+
+def call_row(row: Mapping[str, Any], dialect: Dialect) -> CallRow:
+    return CallRow(**decode(row, dialect, CALL_DEC, CALL_BOOL))
+
+
+def task_row(row: Mapping[str, Any], dialect: Dialect) -> TaskRow:
+    values = decode(row, dialect, TASK_DEC, TASK_BOOL)
+    return TaskRow(**{k: values[k] for k in TASK_COLUMNS if k in values})
+
+
+@dataclass(slots=True)
+class Contribution:
+    """What one counted call adds to the counters and to its task."""
+
+    counters: CounterDelta
+    task: dict[str, Any]
+
+
+def _tokens_by_type(v: Mapping[str, Any]) -> dict[str, int]:
+    return {
+        "input": (v["tokens_input"] or 0) + v["tokens_iterations_input"],
+        "cache_read": (v["tokens_cache_read"] or 0) + v["tokens_iterations_cache_read"],
+        "cache_write": (v["tokens_cache_write"] or 0) + v["tokens_iterations_cache_write"],
+        "output": (v["tokens_output"] or 0) + v["tokens_iterations_output"],
+    }
+
+
+def contributions(v: Mapping[str, Any]) -> Contribution:
+    """Counter and task increments of one counted call row (Python values)."""
+    provider, model, team, task_type = v["provider"], v["model"], v["team"], v["task_type"]
+    counters: CounterDelta = {}
+    tokens = _tokens_by_type(v)
+    for tt in semconv.TOKEN_TYPES:
+        if tokens[tt]:
+            counters[(semconv.METRIC_TOKENS, (provider, model, team, task_type, tt))] = Decimal(tokens[tt])
+        amount = v[f"cost_{tt}"]
+        if amount:
+            counters[(semconv.METRIC_COST, (provider, model, team, task_type, tt))] = amount
+    outcome = "error" if v["error_type"] else "ok"
+    counters[(semconv.METRIC_CALLS, (provider, model, team, task_type, outcome))] = Decimal(1)
+    if v["cache_savings"]:
+        counters[(semconv.METRIC_CACHE_SAVINGS, (provider, model, team, task_type))] = v["cache_savings"]
+    unpriced = v["cost_source"] == "unpriced"
+    if unpriced:
+        reason = v["unpriced_reason"] or "unknown"
+        counters[(semconv.METRIC_UNPRICED_CALLS, (provider, model, reason))] = Decimal(1)
+    if v["prompt_template"] is not None and v["cost_total"]:
+        key = (semconv.METRIC_PROMPT_COST, (v["prompt_template"], v["prompt_version"], provider, model))
+        counters[key] = v["cost_total"]
+    task = {
+        "calls": 1,
+        "error_calls": int(outcome == "error"),
+        "unpriced_calls": int(unpriced),
+        "tokens_input": tokens["input"],
+        "tokens_cache_read": tokens["cache_read"],
+        "tokens_cache_write": tokens["cache_write"],
+        "tokens_output": tokens["output"],
+        "tokens_reasoning": v["tokens_reasoning"] or 0,
+        "cost": v["cost_total"],
+        "list_cost": v["list_cost_total"],
+        "cache_savings": v["cache_savings"],
+    }
+    return Contribution(counters, task)
+
+
+def add_into(target: CounterDelta, source: CounterDelta, sign: int = 1) -> None:
+    """target += sign * source, exactly; entries that reach zero are dropped."""
+    for k, amount in source.items():
+        total = EXACT.add(target.get(k, ZERO), amount if sign > 0 else -amount)
+        if total:
+            target[k] = total
+        else:
+            target.pop(k, None)

@@ -1,0 +1,279 @@
+"""The write path: record a batch of priced calls exactly once, inside the caller's transaction.
+
+Lock order (PostgreSQL replicas sharing one ledger): every transaction takes row locks in
+four phases, each in sorted key order: call rows (trace id, span id), response arbiter rows
+(provider, response id), task rows (task id), totals rows (metric, labels). A transaction
+only ever waits on a lock of its current phase or a later one, so no cycle (deadlock) can
+form; PostgreSQL's deadlock detector plus the retry in ``core`` cover anything else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect
+from llm_otel.processor.ledger.model import CallOutcome, CounterDelta, PricedCall, better
+from llm_otel.processor.ledger.rows import (
+    CALL_BOOL,
+    CALL_COLUMNS,
+    CALL_DEC,
+    TASK_SUMS,
+    add_into,
+    call_values,
+    contributions,
+    decode,
+    encode_call,
+)
+
+_INSERT_CALL = (
+    f"INSERT INTO ledger_calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))}) "
+    "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id"
+)
+# The no-op DO UPDATE locks an existing arbiter row and returns it: one statement for "claim or read".
+_CLAIM_RESPONSE = (
+    "INSERT INTO ledger_responses (provider, response_id, trace_id, span_id, richness, start_ns) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, response_id) "
+    "DO UPDATE SET provider = excluded.provider "
+    "RETURNING trace_id, span_id, richness"
+)
+_MOVE_RESPONSE = (
+    "UPDATE ledger_responses SET trace_id = ?, span_id = ?, richness = ?, start_ns = ? "
+    "WHERE provider = ? AND response_id = ?"
+)
+_UNCOUNT = "UPDATE ledger_calls SET counted = FALSE, superseded_by = ? WHERE trace_id = ? AND span_id = ?"
+_MARK_LATE = "UPDATE ledger_calls SET late = TRUE WHERE trace_id = ? AND span_id = ?"
+
+
+def _task_upsert_sql(d: Dialect) -> str:
+    cols = (
+        "task_id",
+        "task_type",
+        "team",
+        "trace_id",
+        *TASK_SUMS,
+        "first_call_ns",
+        "last_call_ns",
+        "last_seen_ns",
+    )
+    sets = [
+        "task_type = COALESCE(ledger_tasks.task_type, excluded.task_type)",
+        "team = COALESCE(ledger_tasks.team, excluded.team)",
+        "trace_id = COALESCE(ledger_tasks.trace_id, excluded.trace_id)",
+        "first_call_ns = CASE WHEN ledger_tasks.first_call_ns IS NULL OR excluded.first_call_ns "
+        "< ledger_tasks.first_call_ns THEN excluded.first_call_ns ELSE ledger_tasks.first_call_ns END",
+        "last_call_ns = CASE WHEN ledger_tasks.last_call_ns IS NULL OR excluded.last_call_ns "
+        "> ledger_tasks.last_call_ns THEN excluded.last_call_ns ELSE ledger_tasks.last_call_ns END",
+        "last_seen_ns = excluded.last_seen_ns",
+    ]
+    for c in TASK_SUMS:
+        expr = (
+            d.add(f"ledger_tasks.{c}", f"excluded.{c}")
+            if c in ("cost", "list_cost", "cache_savings")
+            else f"ledger_tasks.{c} + excluded.{c}"
+        )
+        sets.append(f"{c} = {expr}")
+    return (
+        f"INSERT INTO ledger_tasks ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+        f"ON CONFLICT (task_id) DO UPDATE SET {', '.join(sets)} RETURNING task_id, finalized"
+    )
+
+
+def totals_upsert_sql(d: Dialect) -> str:
+    return (
+        "INSERT INTO ledger_totals (metric, labels, value) VALUES (?, ?, ?) "
+        f"ON CONFLICT (metric, labels) DO UPDATE SET value = {d.add('ledger_totals.value', 'excluded.value')}"
+    )
+
+
+def labels_key(labels: tuple[str | None, ...]) -> str:
+    """The canonical text form of a label tuple in ``ledger_totals.labels`` (a JSON array)."""
+    return json.dumps(list(labels), separators=(",", ":"))
+
+
+def apply_totals(cur: Cursor, d: Dialect, delta: CounterDelta) -> None:
+    """Add ``delta`` to the persisted counter totals (sorted: the last lock phase)."""
+    rows = sorted((metric, labels_key(labels), d.enc(v)) for (metric, labels), v in delta.items() if v)
+    d.many(cur, totals_upsert_sql(d), rows)
+
+
+class _TaskDelta:
+    __slots__ = ("first", "last", "meta", "positive", "sums")
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Any] = dict.fromkeys(TASK_SUMS, 0)
+        self.meta: dict[str, Any] = {"task_type": None, "team": None, "trace_id": None}
+        self.first: int | None = None
+        self.last: int | None = None
+        self.positive: list[int] = []  # batch indices counted into this task (late if it is final)
+
+    def add(self, task: dict[str, Any], sign: int) -> None:
+        for c in TASK_SUMS:
+            v = task[c]
+            if isinstance(v, Decimal):
+                self.sums[c] = EXACT.add(Decimal(self.sums[c]), v if sign > 0 else -v)
+            else:
+                self.sums[c] += v * sign
+
+
+def record_calls(
+    cur: Cursor, d: Dialect, calls: Sequence[PricedCall], now_ns: int, horizon_ns: int | None
+) -> list[CallOutcome]:
+    """Insert, deduplicate and count ``calls``; returns one outcome per call, in order."""
+    n = len(calls)
+    status: list[str] = ["new"] * n
+    values: list[dict[str, Any]] = [{}] * n
+    replaced: list[dict[str, Any] | None] = [None] * n
+    kept: list[tuple[str, str] | None] = [None] * n
+    first_of: dict[tuple[str, str], int] = {}
+    for i, pc in enumerate(calls):
+        r = pc.record
+        key = (r.trace_id, r.span_id)
+        if horizon_ns is not None and r.start_ns < horizon_ns:
+            status[i] = "expired"
+        elif key in first_of:
+            status[i] = "duplicate_span"
+        else:
+            first_of[key] = i
+            values[i] = call_values(pc, now_ns)
+
+    # Phase 1: call rows. A conflict means this span was recorded before: nothing more to do.
+    order = [first_of[k] for k in sorted(first_of)]
+    inserted = d.many_returning(cur, _INSERT_CALL, [encode_call(values[i], d) for i in order])
+    fresh = []
+    for i, res in zip(order, inserted, strict=True):
+        if res is None:
+            status[i] = "duplicate_span"
+        else:
+            fresh.append(i)
+
+    # Phase 2: one counted record per (provider, response id): the best under model.better().
+    def rank(i: int) -> tuple[int, str, str]:
+        return (values[i]["richness"], values[i]["trace_id"], values[i]["span_id"])
+
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i in fresh:
+        if values[i]["response_id"] is not None:
+            groups.setdefault((values[i]["provider"], values[i]["response_id"]), []).append(i)
+    keys = sorted(groups)
+    best = []
+    for k in keys:
+        b = groups[k][0]
+        for j in groups[k][1:]:
+            if better(rank(j), rank(b)):
+                b = j
+        best.append(b)
+    claims = d.many_returning(
+        cur,
+        _CLAIM_RESPONSE,
+        [
+            (*k, values[b]["trace_id"], values[b]["span_id"], values[b]["richness"], values[b]["start_ns"])
+            for k, b in zip(keys, best, strict=True)
+        ],
+    )
+    losers: list[tuple[str, str, str]] = []
+    for k, b, row in zip(keys, best, claims, strict=True):
+        assert row is not None
+        holder = (row["trace_id"], row["span_id"])
+        winner = (values[b]["trace_id"], values[b]["span_id"])
+        if holder != winner:
+            if better(rank(b), (int(row["richness"]), *holder)):
+                replaced[b] = _supersede(cur, d, k, values[b], holder, winner)
+                if replaced[b] is not None:
+                    status[b] = "replaced"
+            else:
+                winner = holder
+        for j in groups[k]:
+            if (values[j]["trace_id"], values[j]["span_id"]) != winner:
+                status[j], kept[j] = "duplicate_response", winner
+                losers.append((f"{winner[0]}:{winner[1]}", values[j]["trace_id"], values[j]["span_id"]))
+    d.many(cur, _UNCOUNT, sorted(losers, key=lambda x: (x[1], x[2])))
+
+    # Phase 3: tasks. Phase 4: totals.
+    deltas: list[CounterDelta] = [{} for _ in range(n)]
+    tasks: dict[str, _TaskDelta] = {}
+    for i in fresh:
+        if status[i] not in ("new", "replaced"):
+            continue
+        v = values[i]
+        c = contributions(v)
+        add_into(deltas[i], c.counters)
+        if v["task_id"] is not None:
+            t = tasks.setdefault(v["task_id"], _TaskDelta())
+            t.add(c.task, 1)
+            t.positive.append(i)
+            for m in ("task_type", "team", "trace_id"):
+                t.meta[m] = t.meta[m] or v[m]
+            t.first = v["start_ns"] if t.first is None else min(t.first, v["start_ns"])
+            t.last = v["end_ns"] if t.last is None else max(t.last, v["end_ns"])
+        old = replaced[i]
+        if old is not None:
+            oc = contributions(old)
+            add_into(deltas[i], oc.counters, -1)
+            if old["task_id"] is not None:
+                tasks.setdefault(old["task_id"], _TaskDelta()).add(oc.task, -1)
+    late = _apply_tasks(cur, d, tasks, values, now_ns)
+    total: CounterDelta = {}
+    for delta in deltas:
+        add_into(total, delta)
+    apply_totals(cur, d, total)
+
+    return [
+        CallOutcome(
+            trace_id=pc.record.trace_id,
+            span_id=pc.record.span_id,
+            status=status[i],  # type: ignore[arg-type]
+            late=i in late,
+            delta=deltas[i],
+            replaced=(replaced[i]["trace_id"], replaced[i]["span_id"]) if replaced[i] is not None else None,  # type: ignore[index]
+            kept=kept[i],
+            task_id=pc.record.task_id,
+        )
+        for i, pc in enumerate(calls)
+    ]
+
+
+def _supersede(
+    cur: Cursor,
+    d: Dialect,
+    key: tuple[str, str],
+    new: dict[str, Any],
+    holder: tuple[str, str],
+    winner: tuple[str, str],
+) -> dict[str, Any] | None:
+    """Count ``new`` for ``key`` instead of ``holder``; returns holder's row if it was counted."""
+    cur.execute(d.sql(_MOVE_RESPONSE), (*winner, new["richness"], new["start_ns"], *key))
+    cur.execute(d.sql(f"SELECT * FROM ledger_calls WHERE trace_id = ? AND span_id = ?{d.for_update}"), holder)
+    row = cur.fetchone()
+    cur.execute(d.sql(_UNCOUNT), (f"{winner[0]}:{winner[1]}", *holder))
+    if row is None or not row["counted"]:
+        return None  # the holder's row is gone (retention): nothing to take back
+    return decode(row, d, CALL_DEC, CALL_BOOL)
+
+
+def _apply_tasks(
+    cur: Cursor, d: Dialect, tasks: dict[str, _TaskDelta], values: list[dict[str, Any]], now_ns: int
+) -> set[int]:
+    """Add the batch's task deltas; returns batch indices of calls whose task was already final."""
+    ids = sorted(tasks)
+    rows = []
+    for tid in ids:
+        t = tasks[tid]
+        sums = [
+            d.enc(t.sums[c]) if c in ("cost", "list_cost", "cache_savings") else t.sums[c] for c in TASK_SUMS
+        ]
+        rows.append(
+            (tid, t.meta["task_type"], t.meta["team"], t.meta["trace_id"], *sums, t.first, t.last, now_ns)
+        )
+    results = d.many_returning(cur, _task_upsert_sql(d), rows)
+    late: set[int] = set()
+    late_counts = []
+    for tid, res in zip(ids, results, strict=True):
+        if res is not None and res["finalized"] and tasks[tid].positive:
+            late.update(tasks[tid].positive)
+            late_counts.append((len(tasks[tid].positive), tid))
+    d.many(cur, "UPDATE ledger_tasks SET late_spans = late_spans + ? WHERE task_id = ?", late_counts)
+    d.many(cur, _MARK_LATE, sorted((values[i]["trace_id"], values[i]["span_id"]) for i in late))
+    return late

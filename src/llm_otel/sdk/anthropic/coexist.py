@@ -1,0 +1,121 @@
+"""Coexistence with other Anthropic instrumentations that put ``gen_ai.usage.*`` on a span of their own.
+
+Known: OpenLLMetry's ``opentelemetry-instrumentation-anthropic`` (module
+``opentelemetry.instrumentation.anthropic``) and the official
+``opentelemetry-instrumentation-genai-anthropic`` (``opentelemetry.instrumentation.genai.anthropic``).
+Both wrap the resource methods (``Messages.create``/``stream``/``parse``), i.e. OUTSIDE the
+base client's ``request()`` where llm-otel hooks in, so they have started their span
+before we see the call and we cannot suppress it. Rule: the instrumentation that
+wrapped the call owns its one usage-bearing span; llm-otel then adds no span of its
+own (``ForeignCall``), still checks the budget, still counts the call in the task's
+running totals, still suppresses the SDK's native span, and adds its ``llm_otel.*``
+extras (TTL split, service tier, iterations, stream completeness, tool and message
+counts) to the foreign span when that span is current (the official one makes it so;
+OpenLLMetry does not, so its spans get none of them).
+
+Detection is per call and exact: a frame of one of those modules is among the callers
+of ``request()`` (checked only when such a module is imported; a few frame hops).
+A method they do not wrap (OpenLLMetry does not wrap ``messages.parse``) therefore
+still gets llm-otel's span.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from llm_otel import semconv
+from llm_otel.pricing.usage import Usage
+from llm_otel.sdk import context
+
+log = logging.getLogger("llm_otel")
+
+FOREIGN_MODULES: tuple[str, ...] = (
+    "opentelemetry.instrumentation.anthropic",
+    "opentelemetry.instrumentation.genai.anthropic",
+)
+_PREFIXES = tuple(m + "." for m in FOREIGN_MODULES)
+_MAX_FRAMES = 12
+_OWN_PREFIX = "llm_otel."
+
+
+def foreign_caller() -> str | None:
+    """The module of a known GenAI instrumentation that wraps the current call, or ``None``. Never raises."""
+    try:
+        modules = sys.modules
+        if not any(m in modules for m in FOREIGN_MODULES):
+            return None
+        frame: Any = sys._getframe(2)
+        for _ in range(_MAX_FRAMES):
+            if frame is None:
+                return None
+            name = frame.f_globals.get("__name__", "")
+            if name in FOREIGN_MODULES or name.startswith(_PREFIXES):
+                return str(name)
+            frame = frame.f_back
+    except Exception:
+        log.debug("llm-otel could not inspect its callers", exc_info=True)
+    return None
+
+
+def foreign_span(module: str) -> Span | None:
+    """The foreign instrumentation's span when it is the current one (the official one attaches it)."""
+    span = trace.get_current_span()
+    scope = getattr(span, "instrumentation_scope", None)
+    name = getattr(scope, "name", None)
+    if span.is_recording() and isinstance(name, str) and (name == module or module.startswith(name + ".")):
+        return span
+    return None
+
+
+class ForeignCall:
+    """A call whose usage-bearing span belongs to another instrumentation: totals, and our extras only."""
+
+    __slots__ = ("_done", "provider", "request_model", "span")
+
+    def __init__(self, span: Span | None, provider: str, request_model: str | None) -> None:
+        self.span = span
+        self.provider = provider
+        self.request_model = request_model
+        self._done = False
+
+    def add_request_attributes(self, attributes: dict[str, Any]) -> None:
+        self._set_own(attributes)
+
+    def _set_own(self, attributes: dict[str, Any]) -> None:
+        span = self.span
+        if span is None or not span.is_recording():
+            return
+        span.set_attributes({k: v for k, v in attributes.items() if k.startswith(_OWN_PREFIX)})
+
+    def finish(
+        self,
+        usage: Usage | None = None,
+        *,
+        response_model: str | None = None,
+        service_tier: str | None = None,
+        stream_complete: bool | None = None,
+        **_: Any,
+    ) -> None:
+        """Never raises."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            extras: dict[str, Any] = dict(usage.attributes()) if usage is not None else {}
+            if service_tier:
+                extras[semconv.SERVICE_TIER] = service_tier
+            if stream_complete is not None:
+                extras[semconv.STREAM_COMPLETE] = stream_complete
+            self._set_own(extras)
+        except Exception:
+            log.debug("llm-otel could not annotate another instrumentation's span", exc_info=True)
+        try:
+            if usage is not None:
+                context.on_call_finished(self.provider, response_model or self.request_model, usage)
+        except Exception:
+            log.debug("llm-otel could not update the task's totals", exc_info=True)

@@ -1,0 +1,58 @@
+"""Whether prompt and completion content may be recorded: OFF unless the user opts in.
+
+The switch is ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, with the values the
+GenAI instrumentations use (case-insensitive):
+
+- ``true`` / ``false``: the original boolean form;
+- ``span_only``, ``event_only``, ``span_and_event``, ``no_content``: the newer modes
+  (opentelemetry-util-genai; ``NO_CONTENT`` is the default).
+
+llm-otel records content only on spans (``gen_ai.input.messages`` etc.), so
+``capture_content()`` is True for ``true``, ``span_only`` and ``span_and_event``, and
+False for everything else, unknown values included (fail closed).
+``instrument(capture_content=True|False)`` overrides the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final, Literal
+
+ENV_VAR: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+ContentMode = Literal["no_content", "span_only", "event_only", "span_and_event"]
+
+_MODES: Final[dict[str, ContentMode]] = {
+    "true": "span_and_event",
+    "false": "no_content",
+    "no_content": "no_content",
+    "span_only": "span_only",
+    "event_only": "event_only",
+    "span_and_event": "span_and_event",
+}
+
+_override: bool | None = None
+
+
+def set_capture_content(value: bool | None) -> None:
+    """Forces content capture on or off (``None``: back to the environment). Used by ``instrument()``."""
+    global _override
+    _override = None if value is None else bool(value)
+
+
+def capture_mode() -> ContentMode:
+    """The mode the environment asks for; unknown or unset values are ``no_content``."""
+    raw = os.environ.get(ENV_VAR)
+    if not raw:
+        return "no_content"
+    return _MODES.get(raw.strip().lower(), "no_content")
+
+
+def capture_content() -> bool:
+    """True when provider wrappers may put message content on spans. Never raises."""
+    if _override is not None:
+        return _override
+    try:
+        return capture_mode() in ("span_only", "span_and_event")
+    except Exception:
+        return False

@@ -1,0 +1,96 @@
+"""OpenAI instrumentation (openai 3.x on httpx2): one exact GenAI span per inference call.
+
+``install()`` wraps ``openai._base_client.SyncAPIClient.request`` and
+``AsyncAPIClient.request`` with ``wrapt`` (``_patch.py``); ``uninstall()`` restores them.
+Both are idempotent; ``llm_otel.instrument()`` calls them under its lock.
+
+Modules: ``_request`` (endpoint, provider, request attributes, the include_usage
+rewrite), ``_response`` (usage and response fields), ``_state`` / ``_streams`` /
+``_hooks`` (stream proxies and their end), ``_raw`` (with_raw_response /
+with_streaming_response).
+
+Providers: ``azure.ai.openai`` for ``AzureOpenAI`` clients (or an Azure host),
+``aws.bedrock`` / ``gcp.vertex_ai`` for the client's Bedrock / Vertex providers,
+``anthropic`` for the Anthropic OpenAI-compatible endpoint (``api.anthropic.com``),
+else ``openai``.
+
+Chat / Completions streams: llm-otel sends ``stream_options.include_usage=true`` unless
+disabled (``install(include_usage=False)``, ``llm_otel.instrument(include_usage=False)``
+or ``LLM_OTEL_OPENAI_INCLUDE_USAGE=false``); when the app did not ask for it, the
+usage-only chunk is hidden, so the app iterates exactly the chunks it would have got.
+Raw variants (``with_raw_response`` / ``with_streaming_response``) are not rewritten:
+the app may read the bytes itself.
+
+Coexistence policy (exactly one usage-bearing span per call): the official
+``opentelemetry-instrumentation-openai-v2``, OpenLLMetry's
+``opentelemetry-instrumentation-openai`` and OpenInference wrap the resource methods
+(``Completions.create`` ...), outside our wrapper, and start their span before ours
+would start. When the current span at request time is a recording span of one of
+those instrumentation scopes (``_patch.FOREIGN_SCOPES``), llm-otel does not start a
+second span: it writes its exact request, usage and response attributes onto that
+span (its owner ends it) and still counts the call in the task's totals and budget.
+Calls those instrumentations do not wrap (e.g. ``responses.create`` under the
+official one) get llm-otel's own span. ``suppress_instrumentation()`` turns llm-otel
+off for the calls inside it, as for any OpenTelemetry instrumentation.
+
+Content: no prompt or completion content is recorded (counts and sizes only).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from llm_otel.sdk.openai._request import set_include_usage
+
+log = logging.getLogger("llm_otel")
+
+_lock = threading.Lock()
+_installed: list[tuple[Any, str, Any]] = []  # (class, attribute, original) for uninstall
+
+
+def available() -> bool:
+    """Whether the ``openai`` client library (3.x) is importable."""
+    try:
+        import openai._base_client  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def install(include_usage: bool | None = None) -> None:
+    """Wraps the openai clients' request methods. Idempotent; ``include_usage`` updates the option."""
+    import wrapt
+    from openai._base_client import AsyncAPIClient, SyncAPIClient
+
+    from llm_otel.sdk.openai._patch import async_request, sync_request
+
+    with _lock:
+        set_include_usage(include_usage)
+        if _installed:
+            return
+        for cls, wrapper in ((SyncAPIClient, sync_request), (AsyncAPIClient, async_request)):
+            original = cls.__dict__["request"]
+            wrapt.wrap_function_wrapper(cls, "request", wrapper)
+            _installed.append((cls, "request", original))
+
+
+def uninstall() -> None:
+    """Restores every callable ``install()`` wrapped. Idempotent."""
+    with _lock:
+        while _installed:
+            cls, name, original = _installed.pop()
+            try:
+                setattr(cls, name, original)
+            except Exception:
+                log.debug("llm-otel could not restore openai %s.%s", cls.__name__, name, exc_info=True)
+        set_include_usage(None)
+
+
+def installed() -> bool:
+    """Whether ``install()`` is in effect."""
+    return bool(_installed)
+
+
+__all__ = ["available", "install", "installed", "uninstall"]

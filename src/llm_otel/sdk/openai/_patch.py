@@ -1,0 +1,199 @@
+"""The wrappers around ``SyncAPIClient.request`` / ``AsyncAPIClient.request`` (openai 3.x).
+
+Every resource method (``chat.completions.create/parse/stream``, ``responses.*``,
+``embeddings.create``, ``completions.create``, their ``with_raw_response`` and
+``with_streaming_response`` variants, Azure and provider clients) ends in
+``client.request(cast_to, options, stream=..., stream_cls=...)``, called as
+``self.request`` at call time, so one wrapper per base class covers them all,
+including resources created before ``install()``. Only POSTs to the inference
+endpoints (``_request.ENDPOINTS``) get a span; everything else passes straight through.
+
+Failure isolation: the only exception llm-otel raises into the app is
+``BudgetExceeded`` (before the request is sent). Whatever the client raises is
+re-raised unchanged; whatever our code raises is logged at debug level and the
+app's call returns exactly what it would have returned uninstrumented.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from llm_otel.errors import BudgetExceeded
+from llm_otel.sdk import context
+from llm_otel.sdk.call import LLMCall, start_call
+from llm_otel.sdk.openai._raw import observe_raw
+from llm_otel.sdk.openai._request import RequestPlan, plan_request
+from llm_otel.sdk.openai._response import outcome_for
+from llm_otel.sdk.openai._state import StreamState
+from llm_otel.sdk.openai._streams import trace_stream
+
+log = logging.getLogger("llm_otel")
+
+# Other instrumentations that put a usage-bearing span around the same call (their wrapper
+# is on the resource method, outside ours). See the package docstring for the policy.
+FOREIGN_SCOPES: tuple[str, ...] = (
+    "opentelemetry.instrumentation.openai",  # OpenLLMetry (opentelemetry-instrumentation-openai), also _v2
+    "opentelemetry.instrumentation.genai",  # util-genai based official instrumentations
+    "opentelemetry.util.genai",
+    "openinference.instrumentation.openai",
+)
+
+try:
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
+except ImportError:  # pragma: no cover - very old opentelemetry-api
+    _SUPPRESS_KEY = "suppress_instrumentation"
+
+
+def _suppressed() -> bool:
+    """``opentelemetry.instrumentation.utils.suppress_instrumentation()`` is active."""
+    try:
+        return bool(otel_context.get_value(_SUPPRESS_KEY))
+    except Exception:
+        return False
+
+
+class _AdoptedSpan:
+    """Another instrumentation's span for this call: we add our attributes, its owner ends it."""
+
+    __slots__ = ("_span",)
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+
+    def set_attributes(self, attributes: Any) -> None:
+        self._span.set_attributes(attributes)
+
+    def set_status(self, *args: Any, **kwargs: Any) -> None:
+        self._span.set_status(*args, **kwargs)
+
+    def end(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def foreign_span() -> Span | None:
+    """The current span if it is another GenAI instrumentation's span of this very call."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return None
+    scope = getattr(span, "instrumentation_scope", None)
+    name = getattr(scope, "name", None) or ""
+    return span if name.startswith(FOREIGN_SCOPES) else None
+
+
+def _start(plan: RequestPlan) -> LLMCall | None:
+    """Our call span, or the adopted foreign span. Never raises."""
+    try:
+        span = foreign_span()
+        if span is not None:
+            attrs = plan.attributes
+            attrs["gen_ai.operation.name"] = plan.operation
+            attrs["gen_ai.provider.name"] = plan.provider
+            if plan.model:
+                attrs["gen_ai.request.model"] = plan.model
+            span.set_attributes(attrs)
+            return LLMCall(_AdoptedSpan(span), plan.provider, plan.model)  # type: ignore[arg-type]
+    except Exception:
+        log.debug("llm-otel could not inspect the current span", exc_info=True)
+    return start_call(plan.operation, plan.provider, plan.model, plan.attributes)
+
+
+def _check_budget() -> None:
+    """Raises ``BudgetExceeded``; any other failure of the check is swallowed."""
+    try:
+        context.check_budget()
+    except BudgetExceeded:
+        raise
+    except Exception:
+        log.debug("llm-otel budget check failed; the call goes on", exc_info=True)
+
+
+def _args_with(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if len(args) > 1:
+        return (args[0], options, *args[2:]), kwargs
+    return args, {**kwargs, "options": options}
+
+
+def _options_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return args[1] if len(args) > 1 else kwargs.get("options")
+
+
+def _failed(call: LLMCall | None, exc: BaseException) -> None:
+    if call is not None:
+        try:
+            call.finish(error=exc)
+        except Exception:
+            log.debug("llm-otel could not record a failed openai call", exc_info=True)
+
+
+def _observe(call: LLMCall | None, plan: RequestPlan, result: Any, is_async: bool) -> Any:
+    """What the app gets back: ``result`` itself, or its stream proxied. Never raises."""
+    try:
+        if plan.raw:
+            if call is not None:
+                observe_raw(call, plan.kind, plan.stream, result)
+            return result
+        if plan.stream:
+            return trace_stream(result, StreamState(call, plan.kind), plan.hide_usage_chunk, is_async)
+        if call is not None:
+            out = outcome_for(plan.kind, result)
+            call.finish(
+                out.usage,
+                response_model=out.response_model,
+                response_id=out.response_id,
+                finish_reasons=out.finish_reasons,
+                service_tier=out.service_tier,
+                error_type=out.error_type,
+            )
+    except Exception:
+        log.debug("llm-otel could not read an openai response", exc_info=True)
+        if call is not None:
+            try:
+                call.finish()
+            except Exception:
+                log.debug("llm-otel could not end a span", exc_info=True)
+    return result
+
+
+def sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wrapper of ``SyncAPIClient.request``."""
+    if _suppressed():
+        return wrapped(*args, **kwargs)
+    options = _options_of(args, kwargs)
+    plan = plan_request(instance, options, bool(kwargs.get("stream", False))) if options is not None else None
+    if plan is None:
+        return wrapped(*args, **kwargs)
+    _check_budget()
+    call = _start(plan)
+    if plan.options is not options:
+        args, kwargs = _args_with(args, kwargs, plan.options)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _failed(call, exc)
+        raise
+    return _observe(call, plan, result, False)
+
+
+async def async_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wrapper of ``AsyncAPIClient.request``."""
+    if _suppressed():
+        return await wrapped(*args, **kwargs)
+    options = _options_of(args, kwargs)
+    plan = plan_request(instance, options, bool(kwargs.get("stream", False))) if options is not None else None
+    if plan is None:
+        return await wrapped(*args, **kwargs)
+    _check_budget()
+    call = _start(plan)
+    if plan.options is not options:
+        args, kwargs = _args_with(args, kwargs, plan.options)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _failed(call, exc)
+        raise
+    return _observe(call, plan, result, True)

@@ -1,0 +1,128 @@
+"""Usage and response fields of OpenAI responses, exactly as ``../shared/corpus/README.md`` maps them.
+
+Works on the client's pydantic models; nested fields the installed client does not
+declare (``cache_write_tokens``, ``cache_write_tokens_details``) arrive as extra
+attributes or plain dicts, so every read goes through ``_get``. Called under the
+wrapper's guard: these functions may raise, the caller swallows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llm_otel.pricing.usage import Usage
+
+
+def _get(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if type(obj) is dict:
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def usage_from_openai(usage: Any) -> Usage | None:
+    """Usage of a Chat Completions / Completions / Embeddings / Responses ``usage`` object.
+
+    Input is inclusive of cached tokens as OpenAI reports it; output includes reasoning.
+    """
+    if usage is None:
+        return None
+    input_tokens = _int(_get(usage, "prompt_tokens"))
+    if input_tokens is not None or _get(usage, "input_tokens") is None:
+        in_details = _get(usage, "prompt_tokens_details")
+        output_tokens = _int(_get(usage, "completion_tokens"))
+        out_details = _get(usage, "completion_tokens_details")
+    else:
+        input_tokens = _int(_get(usage, "input_tokens"))
+        in_details = _get(usage, "input_tokens_details")
+        output_tokens = _int(_get(usage, "output_tokens"))
+        out_details = _get(usage, "output_tokens_details")
+    write_details = _get(in_details, "cache_write_tokens_details")
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=_int(_get(in_details, "cached_tokens")),
+        cache_write_tokens=_int(_get(in_details, "cache_write_tokens")),
+        cache_write_30m_tokens=_int(_get(write_details, "ttl_30m_tokens")),
+        cache_write_12h_tokens=_int(_get(write_details, "ttl_12h_tokens")),
+        reasoning_tokens=_int(_get(out_details, "reasoning_tokens")),
+    )
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a finished call reports: the keyword arguments of ``LLMCall.finish``."""
+
+    usage: Usage | None = None
+    response_model: str | None = None
+    response_id: str | None = None
+    finish_reasons: list[str] | None = None
+    service_tier: str | None = None
+    error_type: str | None = None  # a response that says it failed (Responses ``status: failed``)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def outcome_from_choices(response: Any) -> Outcome:
+    """Chat Completions / Completions response (``choices[].finish_reason`` in choice order)."""
+    reasons: list[str] = []
+    for choice in _get(response, "choices") or ():
+        reason = _get(choice, "finish_reason")
+        if isinstance(reason, str):
+            reasons.append(reason)
+    return Outcome(
+        usage=usage_from_openai(_get(response, "usage")),
+        response_model=_str(_get(response, "model")),
+        response_id=_str(_get(response, "id")),
+        finish_reasons=reasons or None,
+        service_tier=_str(_get(response, "service_tier")),
+    )
+
+
+def outcome_from_embeddings(response: Any) -> Outcome:
+    return Outcome(
+        usage=usage_from_openai(_get(response, "usage")),
+        response_model=_str(_get(response, "model")),
+        response_id=_str(_get(response, "id")),
+    )
+
+
+def outcome_from_response(response: Any) -> Outcome:
+    """Responses API ``Response`` object: finish reason is ``[status]``."""
+    status = _str(_get(response, "status"))
+    error_type = None
+    if status == "failed":
+        error_type = _str(_get(_get(response, "error"), "code")) or "response.failed"
+    return Outcome(
+        usage=usage_from_openai(_get(response, "usage")),
+        response_model=_str(_get(response, "model")),
+        response_id=_str(_get(response, "id")),
+        finish_reasons=[status] if status else None,
+        service_tier=_str(_get(response, "service_tier")),
+        error_type=error_type,
+    )
+
+
+READERS = {
+    "chat": outcome_from_choices,
+    "completion": outcome_from_choices,
+    "embeddings": outcome_from_embeddings,
+    "responses": outcome_from_response,
+}
+
+
+def outcome_for(kind: str, response: Any) -> Outcome:
+    """The outcome of a non-streamed response of endpoint ``kind``."""
+    return READERS[kind](response)

@@ -1,0 +1,196 @@
+"""The running state of one streamed call: what the chunks or events said so far, and its end.
+
+``feed_chunk`` / ``feed_event`` run once per chunk, so they are written for speed
+(no allocation on the common path, attribute reads only; guarded by
+``benchmarks/sdk_overhead.py``, target <= 1 us added per chunk). Every method
+here never raises: a failure is logged at debug level and the app's stream goes on.
+
+The span ends exactly once (``LLMCall.finish`` is idempotent) through whichever
+comes first: the end of iteration, an error, the HTTP response being closed (the
+app's ``close()``, a ``with`` block, a helper stream), or garbage collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from llm_otel.sdk.call import LLMCall
+from llm_otel.sdk.openai._response import Outcome, outcome_from_response, usage_from_openai
+
+log = logging.getLogger("llm_otel")
+
+_RESPONSE_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_RESPONSE_STARTED = frozenset({"response.created", "response.in_progress", "response.queued"})
+
+
+class StreamState:
+    """What one stream told us so far; ends its call's span once."""
+
+    __slots__ = (
+        "__weakref__",
+        "_broken",
+        "_events",
+        "_reader",
+        "call",
+        "error_type",
+        "finish_reasons",
+        "final_response",
+        "response_id",
+        "response_model",
+        "service_tier",
+        "terminal",
+        "usage",
+    )
+
+    def __init__(self, call: LLMCall | None, kind: str) -> None:
+        self.call = call
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.service_tier: str | None = None
+        self.usage: Any = None
+        self.finish_reasons: dict[int, str] | None = None
+        self.final_response: Any = None
+        self.error_type: str | None = None
+        self.terminal = False  # the stream's final event (usage chunk / terminal response event) was seen
+        self._broken = False
+        self._reader: Callable[[], Any] | None = None  # weakref to the generator reading the stream
+        self._events = kind == "responses"
+
+    # --- per chunk (hot path) ------------------------------------------------------------------------
+
+    def feeder(self) -> Callable[[Any], None]:
+        """The per-item reader for this stream's kind (bind it once, call it per chunk)."""
+        return self.feed_event if self._events else self.feed_chunk
+
+    def feed_chunk(self, chunk: Any) -> None:
+        """One Chat Completions / Completions chunk. Never raises."""
+        if self._broken:
+            return
+        try:
+            if self.response_id is None:
+                self._first_chunk(chunk)
+            usage = chunk.usage
+            if usage is not None:
+                self.usage = usage
+                self.terminal = True
+                tier = getattr(chunk, "service_tier", None)
+                if tier:
+                    self.service_tier = tier
+            for choice in chunk.choices:
+                reason = choice.finish_reason
+                if reason is not None:
+                    reasons = self.finish_reasons
+                    if reasons is None:
+                        reasons = self.finish_reasons = {}
+                    reasons[choice.index or 0] = reason
+        except Exception:
+            self._broken = True
+            log.debug("llm-otel could not read an openai stream chunk", exc_info=True)
+
+    def _first_chunk(self, chunk: Any) -> None:
+        rid = getattr(chunk, "id", None)
+        if rid:  # Azure sends a first chunk with empty id and model (prompt filter results)
+            self.response_id = rid
+            self.response_model = getattr(chunk, "model", None) or None
+            self.service_tier = getattr(chunk, "service_tier", None) or None
+
+    def feed_event(self, event: Any) -> None:
+        """One Responses API stream event. Never raises."""
+        if self._broken:
+            return
+        try:
+            etype = event.type
+            if etype in _RESPONSE_TERMINAL:
+                self.final_response = event.response
+                self.terminal = True
+            elif etype in _RESPONSE_STARTED:
+                response = event.response
+                self.response_id = getattr(response, "id", None) or self.response_id
+                self.response_model = getattr(response, "model", None) or self.response_model
+            elif etype == "error":
+                self.error_type = getattr(event, "code", None) or "error"
+        except Exception:
+            self._broken = True
+            log.debug("llm-otel could not read an openai stream event", exc_info=True)
+
+    # --- the end ---------------------------------------------------------------------------------------
+
+    def set_reader(self, reader: Any) -> None:
+        """The generator that reads the stream (so a close from inside it is not mistaken for an early one)."""
+        try:
+            self._reader = weakref.ref(reader)
+        except TypeError:
+            self._reader = None
+
+    def _reading(self) -> bool:
+        ref = self._reader
+        reader = ref() if ref is not None else None
+        if reader is None:
+            return False
+        return bool(getattr(reader, "gi_running", False) or getattr(reader, "ag_running", False))
+
+    def outcome(self) -> Outcome:
+        """What is certain so far: final values when the terminal event came, else ids only."""
+        if self.final_response is not None:
+            out = outcome_from_response(self.final_response)
+            if self.error_type and not out.error_type:
+                out.error_type = self.error_type
+            return out
+        reasons = None
+        if self.finish_reasons:
+            reasons = [self.finish_reasons[i] for i in sorted(self.finish_reasons)]
+        return Outcome(
+            usage=usage_from_openai(self.usage) if self.usage is not None else None,
+            response_model=self.response_model,
+            response_id=self.response_id,
+            finish_reasons=reasons,
+            service_tier=self.service_tier,
+            error_type=self.error_type,
+        )
+
+    def end(self, complete: bool, error: BaseException | None = None) -> None:
+        """Ends the span (once). ``complete``: the stream reached its end. Never raises."""
+        call = self.call
+        if call is None or call.done:
+            return
+        try:
+            out = self.outcome()
+        except Exception:
+            log.debug("llm-otel could not read an openai stream's outcome", exc_info=True)
+            out = Outcome()
+        try:
+            call.finish(
+                out.usage,
+                response_model=out.response_model,
+                response_id=out.response_id,
+                finish_reasons=out.finish_reasons,
+                service_tier=out.service_tier,
+                stream_complete=complete,
+                error=error,
+                error_type=None if error is not None else out.error_type,
+            )
+        except Exception:
+            log.debug("llm-otel could not end an openai stream's span", exc_info=True)
+
+    def end_of_stream(self) -> None:
+        """Iteration reached the end. A Responses stream is complete only with its terminal event."""
+        self.end(self.terminal if self._events else True)
+
+    def failed(self, error: BaseException) -> None:
+        self.end(self.terminal, error)
+
+    def closed(self) -> None:
+        """The HTTP response was closed. From inside our reader it is the normal end (the reader ends the span)."""
+        try:
+            if self._reading():
+                return
+        except Exception:
+            log.debug("llm-otel could not inspect an openai stream reader", exc_info=True)
+        self.end(self.terminal)
+
+    def abandoned(self) -> None:
+        """The stream was garbage-collected before it ended."""
+        self.end(self.terminal)

@@ -1,0 +1,129 @@
+"""Shared bits of the anthropic SDK tests: canned exchanges, clients on the replay server, span queries."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from typing import Any
+
+import anthropic
+import httpx2
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llm_otel import semconv
+
+SSL = ssl.create_default_context()  # one for all clients: loading the CA store costs ~120 ms per client
+
+MODEL = "claude-sonnet-4-5"
+REQUEST: dict[str, Any] = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def sse(*events: dict[str, Any]) -> str:
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+
+
+MESSAGE_START = {
+    "type": "message_start",
+    "message": {
+        "id": "msg_lifecycle",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 10,
+            "cache_read_input_tokens": 5,
+            "cache_creation_input_tokens": 3,
+            "cache_creation": {"ephemeral_5m_input_tokens": 2, "ephemeral_1h_input_tokens": 1},
+            "output_tokens": 1,
+            "service_tier": "standard",
+        },
+    },
+}
+BLOCK_START = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+DELTAS = [
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"word{i} "}}
+    for i in range(5)
+]
+BLOCK_STOP = {"type": "content_block_stop", "index": 0}
+MESSAGE_DELTA = {
+    "type": "message_delta",
+    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+    "usage": {"output_tokens": 42, "output_tokens_details": {"thinking_tokens": 7}},
+}
+MESSAGE_STOP = {"type": "message_stop"}
+
+FULL_STREAM = sse(MESSAGE_START, BLOCK_START, *DELTAS, BLOCK_STOP, MESSAGE_DELTA, MESSAGE_STOP)
+TRUNCATED_STREAM = sse(MESSAGE_START, BLOCK_START, *DELTAS)
+FAILING_STREAM = sse(MESSAGE_START, BLOCK_START, *DELTAS[:2]) + (
+    'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+)
+MESSAGE_JSON = json.dumps(
+    {
+        "id": "msg_json",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [{"type": "text", "text": '{"answer": 42}'}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 10,
+            "cache_read_input_tokens": 5,
+            "cache_creation_input_tokens": 3,
+            "cache_creation": {"ephemeral_5m_input_tokens": 2, "ephemeral_1h_input_tokens": 1},
+            "output_tokens": 20,
+            "service_tier": "priority",
+        },
+    }
+)
+COUNT_JSON = json.dumps({"input_tokens": 12})
+
+
+def exchange(body: str, *, stream: bool, status: int = 200) -> dict[str, Any]:
+    return {"status": status, "response_body": body, "stream": stream, "response_headers": {}}
+
+
+def sync_client(base_url: str, **options: Any) -> anthropic.Anthropic:
+    return anthropic.Anthropic(
+        api_key="test-key", base_url=base_url, max_retries=0, http_client=httpx2.Client(verify=SSL), **options
+    )
+
+
+def async_client(base_url: str, **options: Any) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        api_key="test-key",
+        base_url=base_url,
+        max_retries=0,
+        http_client=httpx2.AsyncClient(verify=SSL),
+        **options,
+    )
+
+
+def scope(span: ReadableSpan) -> str | None:
+    return span.instrumentation_scope.name if span.instrumentation_scope else None
+
+
+def usage_spans(spans: InMemorySpanExporter) -> list[ReadableSpan]:
+    finished = spans.get_finished_spans()
+    return [s for s in finished if any(k.startswith("gen_ai.usage.") for k in s.attributes or {})]
+
+
+def our_spans(spans: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [s for s in spans.get_finished_spans() if scope(s) == semconv.INSTRUMENTATION_SCOPE]
+
+
+def native_spans(spans: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [s for s in spans.get_finished_spans() if (scope(s) or "").startswith("com.anthropic.sdk")]
+
+
+def only_our_span(spans: InMemorySpanExporter) -> ReadableSpan:
+    """The one span of the call: ours, and no native one, and no other usage-bearing one."""
+    ours = our_spans(spans)
+    assert len(ours) == 1, [(s.name, scope(s)) for s in spans.get_finished_spans()]
+    assert native_spans(spans) == []
+    assert usage_spans(spans) in ([], ours)
+    return ours[0]
