@@ -22,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     price.set_defaults(handler=pricing_cli.run)
     # --- collector (processor wing) ---------------------------------------------
     # --- demo -------------------------------------------------------------------
+    from llm_otel.demo import command as demo_cli
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on this machine with a simulated agent fleet")
+    demo_cli.add_arguments(demo)
+    demo.set_defaults(handler=demo_cli.run)
     # --- report / export / reconcile (finops wing) -------------------------------
     return parser
 

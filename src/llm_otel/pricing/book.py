@@ -8,6 +8,7 @@ and fails with the file, line and key at fault; the engine only reads the result
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import os
@@ -186,7 +187,7 @@ def parse_pricebook(text: str, file: str = "<string>", *, digest: str | None = N
     book = PriceBook(path=file, digest=(digest or hashlib.sha256(text.encode()).hexdigest())[:12])
     if root is None:
         return book
-    top = r.mapping(root, "price book", TOP_KEYS)
+    top = r.mapping(root, "", TOP_KEYS)
     if "version" in top:
         v = top["version"]
         if not (isinstance(v, yaml.ScalarNode) and v.value == "1"):
@@ -215,6 +216,14 @@ def parse_pricebook(text: str, file: str = "<string>", *, digest: str | None = N
     return book
 
 
+def _unknown_key_message(name: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    if len(allowed) > 12:
+        return f"unknown key; {hint}expected a genai-prices price key such as input_mtok, output_mtok, cache_read_mtok"
+    return f"unknown key; {hint}expected one of: {', '.join(allowed)}"
+
+
 def _line(node: yaml.Node | None) -> int:
     return node.start_mark.line + 1 if node is not None else 0
 
@@ -232,15 +241,16 @@ class _Reader:
         self, node: yaml.Node | None, key: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
     ) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
-            self.fail(node, key, f"must be a mapping with keys {', '.join(allowed)}")
+            self.fail(node, key or "price book", f"must be a mapping with keys {', '.join(allowed)}")
         assert isinstance(node, yaml.MappingNode)
         out: dict[str, yaml.Node] = {}
         for k, v in node.value:
             name = str(k.value)
+            sub = f"{key}.{name}" if key else name
             if name not in allowed:
-                self.fail(k, f"{key}.{name}", f"unknown key; expected one of: {', '.join(allowed)}")
+                self.fail(k, sub, _unknown_key_message(name, allowed))
             if name in out:
-                self.fail(k, f"{key}.{name}", "given twice; keep one")
+                self.fail(k, sub, "given twice; keep one")
             out[name] = v
         for name in required:
             if name not in out:

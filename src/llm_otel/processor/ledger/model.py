@@ -215,6 +215,7 @@ class CallRow:
     list_cost_output: Decimal
     list_cost_total: Decimal
     cache_savings: Decimal
+    cache_write_premium: Decimal
     cost_buckets: str
     cost_source: str
     cost_estimated: bool
@@ -267,6 +268,7 @@ class TaskRow:
     cost: Decimal
     list_cost: Decimal
     cache_savings: Decimal
+    cache_write_premium: Decimal
     first_call_ns: int | None
     last_call_ns: int | None
     last_seen_ns: int

@@ -28,10 +28,10 @@ CALL_DEC = frozenset(
         for p in ("cost", "list_cost")
         for b in ("input", "cache_read", "cache_write", "output", "total")
     }
-    | {"cache_savings"}
+    | {"cache_savings", "cache_write_premium"}
 )
 CALL_BOOL = frozenset({"counted", "usage_estimated", "cost_estimated", "stream_complete", "late"})
-TASK_DEC = frozenset({"budget_usd", "cost", "list_cost", "cache_savings"})
+TASK_DEC = frozenset({"budget_usd", "cost", "list_cost", "cache_savings", "cache_write_premium"})
 TASK_BOOL = frozenset(
     {"has_span", "finalized", "anomaly_runaway", "anomaly_retry_loop", "anomaly_context_blowup"}
 )
@@ -49,6 +49,7 @@ TASK_SUMS = (
     "cost",
     "list_cost",
     "cache_savings",
+    "cache_write_premium",
 )
 
 
@@ -153,6 +154,7 @@ def call_values(pc: PricedCall, recorded_ns: int) -> dict[str, Any]:
         "list_cost_output": list_cost["output"],
         "list_cost_total": c.list_total,
         "cache_savings": c.cache_savings,
+        "cache_write_premium": getattr(c, "cache_write_premium", ZERO),
         "cost_buckets": json.dumps(buckets, separators=(",", ":")),
         "cost_source": c.source,
         "cost_estimated": c.estimated,
@@ -260,6 +262,7 @@ def contributions(v: Mapping[str, Any]) -> Contribution:
         "cost": v["cost_total"],
         "list_cost": v["list_cost_total"],
         "cache_savings": v["cache_savings"],
+        "cache_write_premium": v["cache_write_premium"],
     }
     return Contribution(counters, task)
 

@@ -20,6 +20,7 @@ from llm_otel.processor.ledger.rows import (
     CALL_BOOL,
     CALL_COLUMNS,
     CALL_DEC,
+    TASK_DEC,
     TASK_SUMS,
     add_into,
     call_values,
@@ -71,7 +72,7 @@ def _task_upsert_sql(d: Dialect) -> str:
     for c in TASK_SUMS:
         expr = (
             d.add(f"ledger_tasks.{c}", f"excluded.{c}")
-            if c in ("cost", "list_cost", "cache_savings")
+            if c in TASK_DEC
             else f"ledger_tasks.{c} + excluded.{c}"
         )
         sets.append(f"{c} = {expr}")
@@ -262,7 +263,7 @@ def _apply_tasks(
     for tid in ids:
         t = tasks[tid]
         sums = [
-            d.enc(t.sums[c]) if c in ("cost", "list_cost", "cache_savings") else t.sums[c] for c in TASK_SUMS
+            d.enc(t.sums[c]) if c in TASK_DEC else t.sums[c] for c in TASK_SUMS
         ]
         rows.append(
             (tid, t.meta["task_type"], t.meta["team"], t.meta["trace_id"], *sums, t.first, t.last, now_ns)
