@@ -20,24 +20,33 @@ def buckets(cost):
 
 
 def test_cache_larger_than_input_is_read_as_exclusive_input_and_flagged():
-    cost = price(Usage(input_tokens=100, cache_read_tokens=1000, cache_write_tokens=500, output_tokens=10),
-                 provider="anthropic", model=SONNET, at=AT)
+    cost = price(
+        Usage(input_tokens=100, cache_read_tokens=1000, cache_write_tokens=500, output_tokens=10),
+        provider="anthropic",
+        model=SONNET,
+        at=AT,
+    )
     assert "input_exclusive_of_cache" in cost.flags
     assert buckets(cost)[("input", None)] == (100, Decimal("3"))
     assert cost.total == usd((100, "3"), (1000, "0.3"), (500, "3.75"), (10, "15"))
 
 
 def test_negative_counts_are_clamped_to_zero_and_flagged_never_priced_negative():
-    cost = price(Usage(input_tokens=-500, output_tokens=100, cache_read_tokens=-3), provider="anthropic",
-                 model=SONNET, at=AT)
+    cost = price(
+        Usage(input_tokens=-500, output_tokens=100, cache_read_tokens=-3), provider="anthropic", model=SONNET, at=AT
+    )
     assert cost.total == usd((100, "15"))
     assert "negative_count_clamped:input_tokens" in cost.flags
     assert "negative_count_clamped:cache_read_tokens" in cost.flags
 
 
 def test_garbage_counts_never_raise():
-    cost = price(Usage(input_tokens="12", output_tokens=float("nan"), cache_read_tokens=True),  # type: ignore[arg-type]
-                 provider="openai", model="gpt-4o", at=AT)
+    cost = price(
+        Usage(input_tokens="12", output_tokens=float("nan"), cache_read_tokens=True),  # type: ignore[arg-type]
+        provider="openai",
+        model="gpt-4o",
+        at=AT,
+    )
     assert cost.total == usd((12, "2.5"))
     assert "invalid_count:output_tokens" in cost.flags
 
@@ -46,45 +55,76 @@ def test_garbage_counts_never_raise():
 
 
 def test_cache_write_ttls_are_priced_at_their_own_rates():
-    cost = price(Usage(input_tokens=2000, cache_write_tokens=2000, cache_write_5m_tokens=1000,
-                       cache_write_1h_tokens=1000, output_tokens=0), provider="anthropic", model=SONNET, at=AT)
-    assert buckets(cost) == {("cache_write_5m", None): (1000, Decimal("3.75")),
-                             ("cache_write_1h", None): (1000, Decimal("6"))}
+    cost = price(
+        Usage(
+            input_tokens=2000,
+            cache_write_tokens=2000,
+            cache_write_5m_tokens=1000,
+            cache_write_1h_tokens=1000,
+            output_tokens=0,
+        ),
+        provider="anthropic",
+        model=SONNET,
+        at=AT,
+    )
+    assert buckets(cost) == {
+        ("cache_write_5m", None): (1000, Decimal("3.75")),
+        ("cache_write_1h", None): (1000, Decimal("6")),
+    }
     assert cost.total == Decimal("0.00975")
 
 
 def test_unsplit_cache_write_is_priced_at_the_providers_default_ttl():
-    cost = price(Usage(input_tokens=1000, cache_write_tokens=1000, output_tokens=0), provider="anthropic",
-                 model=SONNET, at=AT)
+    cost = price(
+        Usage(input_tokens=1000, cache_write_tokens=1000, output_tokens=0), provider="anthropic", model=SONNET, at=AT
+    )
     assert buckets(cost) == {("cache_write_5m", None): (1000, Decimal("3.75"))}
 
 
 def test_a_split_short_of_the_total_prices_the_remainder_at_the_default_ttl():
-    cost = price(Usage(input_tokens=1000, cache_write_tokens=1000, cache_write_1h_tokens=400, output_tokens=0),
-                 provider="anthropic", model=SONNET, at=AT)
-    assert buckets(cost) == {("cache_write_5m", None): (600, Decimal("3.75")),
-                             ("cache_write_1h", None): (400, Decimal("6"))}
+    cost = price(
+        Usage(input_tokens=1000, cache_write_tokens=1000, cache_write_1h_tokens=400, output_tokens=0),
+        provider="anthropic",
+        model=SONNET,
+        at=AT,
+    )
+    assert buckets(cost) == {
+        ("cache_write_5m", None): (600, Decimal("3.75")),
+        ("cache_write_1h", None): (400, Decimal("6")),
+    }
     assert cost.total == usd((600, "3.75"), (400, "6"))
 
 
 def test_a_split_larger_than_the_total_raises_the_total_and_is_flagged():
-    cost = price(Usage(input_tokens=1000, cache_write_tokens=100, cache_write_1h_tokens=400, output_tokens=0),
-                 provider="anthropic", model=SONNET, at=AT)
+    cost = price(
+        Usage(input_tokens=1000, cache_write_tokens=100, cache_write_1h_tokens=400, output_tokens=0),
+        provider="anthropic",
+        model=SONNET,
+        at=AT,
+    )
     assert "cache_write_split_exceeds_total" in cost.flags
     assert buckets(cost)[("cache_write_1h", None)] == (400, Decimal("6"))
     assert buckets(cost)[("input", None)] == (600, Decimal("3"))
 
 
 def test_ttls_the_price_data_lacks_fall_back_to_the_cache_write_rate_and_say_so():
-    cost = price(Usage(input_tokens=1000, cache_write_tokens=1000, cache_write_12h_tokens=1000, output_tokens=0),
-                 provider="anthropic", model=SONNET, at=AT)
+    cost = price(
+        Usage(input_tokens=1000, cache_write_tokens=1000, cache_write_12h_tokens=1000, output_tokens=0),
+        provider="anthropic",
+        model=SONNET,
+        at=AT,
+    )
     assert buckets(cost) == {("cache_write_12h", None): (1000, Decimal("3.75"))}
     assert "rate_fallback:cache_write_12h" in cost.flags
 
 
 def test_cache_savings_and_write_premium_are_against_the_same_tokens_uncached():
-    cost = price(Usage(input_tokens=3000, cache_read_tokens=1000, cache_write_tokens=1000, output_tokens=0),
-                 provider="anthropic", model=SONNET, at=AT)
+    cost = price(
+        Usage(input_tokens=3000, cache_read_tokens=1000, cache_write_tokens=1000, output_tokens=0),
+        provider="anthropic",
+        model=SONNET,
+        at=AT,
+    )
     assert cost.cache_savings == usd((1000, "3")) - usd((1000, "0.3"))
     assert cost.cache_write_premium == usd((1000, "3.75")) - usd((1000, "3"))
 
@@ -94,8 +134,12 @@ def test_cache_savings_and_write_premium_are_against_the_same_tokens_uncached():
 
 def test_long_context_cliff_is_judged_on_inclusive_input_and_rerates_the_whole_request():
     # 50,001 uncached + 150,000 cached = 200,001 inclusive: above the 200k cliff.
-    cost = price(Usage(input_tokens=200_001, cache_read_tokens=150_000, output_tokens=1000), provider="anthropic",
-                 model=SONNET, at=AT)
+    cost = price(
+        Usage(input_tokens=200_001, cache_read_tokens=150_000, output_tokens=1000),
+        provider="anthropic",
+        model=SONNET,
+        at=AT,
+    )
     assert cost.total == usd((50_001, "6"), (150_000, "0.6"), (1000, "22.5"))
     assert {b.context_tier for b in cost.buckets} == {">200k"}
 
@@ -115,14 +159,24 @@ def test_cliffs_are_per_request_never_on_aggregates():
 
 
 def test_the_response_model_snapshot_is_preferred_over_the_request_alias():
-    cost = price(Usage(input_tokens=1000, output_tokens=0), provider="openai", model="gpt-4o-2024-05-13",
-                 request_model="gpt-4o", at=AT)
+    cost = price(
+        Usage(input_tokens=1000, output_tokens=0),
+        provider="openai",
+        model="gpt-4o-2024-05-13",
+        request_model="gpt-4o",
+        at=AT,
+    )
     assert cost.total == usd((1000, "5"))  # the 2024-05-13 snapshot, not gpt-4o's $2.50
 
 
 def test_the_request_model_prices_the_call_only_when_the_response_model_is_unknown():
-    cost = price(Usage(input_tokens=1000, output_tokens=0), provider="openai", model="gpt-4o-2099-01-01-internal",
-                 request_model="gpt-4o", at=AT)
+    cost = price(
+        Usage(input_tokens=1000, output_tokens=0),
+        provider="openai",
+        model="gpt-4o-2099-01-01-internal",
+        request_model="gpt-4o",
+        at=AT,
+    )
     assert cost.total == usd((1000, "2.5"))
     assert "priced_by_request_model" in cost.flags
 
@@ -137,10 +191,15 @@ def test_azure_openai_is_billed_by_azure_not_openai():
 
 
 def test_bedrock_and_vertex_map_to_their_billing_entities():
-    bedrock = price(Usage(input_tokens=1000, output_tokens=0), provider="aws.bedrock",
-                    model="us.anthropic.claude-sonnet-4-5-20250929-v1:0", at=AT)
-    vertex = price(Usage(input_tokens=1000, output_tokens=0), provider="gcp.vertex_ai",
-                   model="claude-sonnet-4-5@20250929", at=AT)
+    bedrock = price(
+        Usage(input_tokens=1000, output_tokens=0),
+        provider="aws.bedrock",
+        model="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        at=AT,
+    )
+    vertex = price(
+        Usage(input_tokens=1000, output_tokens=0), provider="gcp.vertex_ai", model="claude-sonnet-4-5@20250929", at=AT
+    )
     assert (bedrock.provider, bedrock.total) == ("aws", usd((1000, "3.3")))  # regional endpoint uplift
     assert (vertex.provider, vertex.total) == ("google", usd((1000, "3")))
 
@@ -153,25 +212,37 @@ def test_flex_and_priority_tiers_use_their_own_rates():
     flex = price(u, provider="openai", model="gpt-5", at=AT, service_tier="flex")
     prio = price(u, provider="openai", model="gpt-5", at=AT, service_tier="priority")
     std = price(u, provider="openai", model="gpt-5", at=AT, service_tier="default")
-    assert (flex.total, std.total, prio.total) == (usd((1000, "0.625"), (1000, "5")), usd((1000, "1.25"), (1000, "10")),
-                                                   usd((1000, "2.5"), (1000, "20")))
+    assert (flex.total, std.total, prio.total) == (
+        usd((1000, "0.625"), (1000, "5")),
+        usd((1000, "1.25"), (1000, "10")),
+        usd((1000, "2.5"), (1000, "20")),
+    )
 
 
 def test_batch_reported_as_a_service_tier_is_priced_as_batch_processing():
     u = Usage(input_tokens=1000, output_tokens=1000)
-    assert price(u, provider="openai", model="gpt-5", at=AT, service_tier="batch").total == price(
-        u, provider="openai", model="gpt-5", at=AT, processing="batch").total == usd((1000, "0.625"), (1000, "5"))
+    assert (
+        price(u, provider="openai", model="gpt-5", at=AT, service_tier="batch").total
+        == price(u, provider="openai", model="gpt-5", at=AT, processing="batch").total
+        == usd((1000, "0.625"), (1000, "5"))
+    )
 
 
 def test_anthropic_batch_discount_stacks_with_cache_multipliers():
-    cost = price(Usage(input_tokens=11_000, cache_read_tokens=10_000, output_tokens=0), provider="anthropic",
-                 model="claude-opus-4-5", at=AT, processing="batch")
+    cost = price(
+        Usage(input_tokens=11_000, cache_read_tokens=10_000, output_tokens=0),
+        provider="anthropic",
+        model="claude-opus-4-5",
+        at=AT,
+        processing="batch",
+    )
     assert buckets(cost)[("cache_read", None)] == (10_000, Decimal("0.25"))  # 10% of input, then 50% off
 
 
 def test_a_tier_the_price_data_has_no_rates_for_is_unpriced_with_a_reason():
-    cost = price(Usage(input_tokens=1000, output_tokens=10), provider="anthropic", model=SONNET, at=AT,
-                 service_tier="priority")
+    cost = price(
+        Usage(input_tokens=1000, output_tokens=10), provider="anthropic", model=SONNET, at=AT, service_tier="priority"
+    )
     assert cost.source == "unpriced" and cost.total == 0
     assert "service_tier=priority" in (cost.unpriced_reason or "")
 
@@ -192,6 +263,8 @@ def test_naive_times_and_epoch_nanoseconds_are_utc():
     ns = int(datetime(2025, 6, 10, tzinfo=UTC).timestamp() * 1e9)
     assert price(u, provider="openai", model="o3", at=datetime(2025, 6, 9, 23, 59)).total == Decimal(10)
     assert price(u, provider="openai", model="o3", at=ns).total == Decimal(2)
+    assert price(u, provider="openai", model="o3", at=ns // 10**6).total == Decimal(2)  # milliseconds
+    assert price(u, provider="openai", model="o3", at=(ns - 1) / 1e9).total == Decimal(10)  # float seconds
 
 
 def test_time_of_day_prices_are_not_cached_by_day():
@@ -227,15 +300,17 @@ def test_an_unknown_provider_is_unpriced_with_a_reason():
 
 
 def test_reasoning_tokens_are_part_of_output_and_never_added_twice():
-    cost = price(Usage(input_tokens=1000, output_tokens=2000, reasoning_tokens=1500), provider="openai",
-                 model="gpt-5", at=AT)
+    cost = price(
+        Usage(input_tokens=1000, output_tokens=2000, reasoning_tokens=1500), provider="openai", model="gpt-5", at=AT
+    )
     assert buckets(cost)[("output", None)] == (2000, Decimal("10"))
     assert cost.total == usd((1000, "1.25"), (2000, "10"))
 
 
 def test_reasoning_larger_than_output_means_output_excluded_it_and_is_flagged():
-    cost = price(Usage(input_tokens=0, output_tokens=500, reasoning_tokens=1500), provider="openai",
-                 model="gpt-5", at=AT)
+    cost = price(
+        Usage(input_tokens=0, output_tokens=500, reasoning_tokens=1500), provider="openai", model="gpt-5", at=AT
+    )
     assert buckets(cost)[("output", None)] == (2000, Decimal("10"))
     assert "output_exclusive_of_reasoning" in cost.flags
 
@@ -244,11 +319,16 @@ def test_reasoning_larger_than_output_means_output_excluded_it_and_is_flagged():
 
 
 def test_iterations_are_billed_on_top_and_advisor_at_the_advisor_models_rates():
-    usage = Usage(input_tokens=1000, output_tokens=100, iterations=(
-        IterationUsage("compaction", model=SONNET, input_tokens=5000, output_tokens=800),
-        IterationUsage("advisor", model="claude-opus-4-5", input_tokens=2000, output_tokens=300,
-                       cache_read_tokens=1000),
-    ))
+    usage = Usage(
+        input_tokens=1000,
+        output_tokens=100,
+        iterations=(
+            IterationUsage("compaction", model=SONNET, input_tokens=5000, output_tokens=800),
+            IterationUsage(
+                "advisor", model="claude-opus-4-5", input_tokens=2000, output_tokens=300, cache_read_tokens=1000
+            ),
+        ),
+    )
     cost = price(usage, provider="anthropic", model=SONNET, at=AT)
     top = usd((1000, "3"), (100, "15"))
     compaction = usd((5000, "3"), (800, "15"))

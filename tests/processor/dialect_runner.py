@@ -7,9 +7,12 @@ session's global TracerProvider. Each gets its own TracerProvider with an
 InMemorySpanExporter, the real client talks HTTP to ``tests/replay/server.py``, and
 the finished spans are encoded with the OTLP exporter's own ``encode_spans``.
 
-    python dialect_runner.py INSTRUMENTATION OUT_FILE EXCHANGE_ID...
+    python dialect_runner.py INSTRUMENTATION OUT_FILE EXCHANGES_JSON
 
-Prints one JSON line: {"versions": {...}, "errors": {exchange_id: message}}.
+EXCHANGES_JSON holds a list of corpus exchanges (whole objects: loading the corpus costs
+more than a run). ``llm_otel`` also keeps the anthropic SDK's own spans on, as users do.
+Prints one JSON line: {"versions": {...}, "errors": {exchange_id: message},
+"spans": {exchange_id: [span id hex, ...]}}.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
-from replay import corpus  # noqa: E402
+from replay import corpus  # noqa: E402  (only is_async: the exchanges come from a file)
 from replay.server import ReplayServer  # noqa: E402
 
 PACKAGES = {
@@ -50,7 +53,7 @@ PACKAGES = {
     "openlit_anthropic": ("openlit",),
     "openlit_openai": ("openlit",),
     "anthropic_native": ("anthropic",),
-    "llm_otel": ("llm-otel",),
+    "llm_otel": ("llm-otel", "anthropic"),
 }
 
 
@@ -112,12 +115,11 @@ def _split_kwargs(fn: Any, request: dict[str, Any]) -> dict[str, Any]:
 
 def _call(ex: dict[str, Any], base: str, native_provider: TracerProvider | None) -> Any:
     """Makes the recorded call with the real client, reading a stream to its end."""
-    import anthropic
-    import openai
-
     request = dict(ex["request"] or {})
     is_async = corpus.is_async(ex)
     if ex["provider"] == "openai" or ex["path"] == "/v1/chat/completions":
+        import openai  # each client on first use: importing one costs seconds
+
         client: Any = (openai.AsyncOpenAI if is_async else openai.OpenAI)(
             api_key="sk-replay", base_url=base + "/v1", max_retries=0
         )
@@ -128,6 +130,8 @@ def _call(ex: dict[str, Any], base: str, native_provider: TracerProvider | None)
             "/v1/embeddings": client.embeddings,
         }[ex["path"]]
     else:
+        import anthropic
+
         otel: Any = {"tracer_provider": native_provider} if native_provider is not None else None
         client = (anthropic.AsyncAnthropic if is_async else anthropic.Anthropic)(
             api_key="sk-ant-replay", base_url=base, max_retries=0, open_telemetry=otel
@@ -157,26 +161,23 @@ def _call(ex: dict[str, Any], base: str, native_provider: TracerProvider | None)
 
 
 def main(argv: list[str]) -> int:
-    name, out_file, *ids = argv
+    name, out_file, exchanges_file = argv
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrument(name, provider)
-    wanted = set(ids)
-    by_id = {ex["id"]: ex for ex in corpus.load() if ex["id"] in wanted}
+    exchanges = json.loads(Path(exchanges_file).read_text(encoding="utf-8"))
     errors: dict[str, str] = {}
     spans_by_exchange: dict[str, list[str]] = {}
     with ReplayServer() as server:
-        for i, ex_id in enumerate(ids):
-            ex = by_id.get(ex_id)
-            if ex is None:
-                errors[ex_id] = "not in corpus"
-                continue
+        for i, ex in enumerate(exchanges):
+            ex_id = ex["id"]
             key = f"e{i}"
             server.add(key, ex)
             before = len(exporter.get_finished_spans())
             try:
-                _call(ex, server.base_url(key), provider if name == "anthropic_native" else None)
+                native = provider if name in ("anthropic_native", "llm_otel") else None
+                _call(ex, server.base_url(key), native)
             except Exception as exc:
                 errors[ex_id] = f"{type(exc).__name__}: {str(exc)[:300]}"
             spans = exporter.get_finished_spans()[before:]

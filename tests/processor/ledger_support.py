@@ -87,9 +87,7 @@ def price(model: str, usage: Usage) -> Cost:
     }
     rates = {"input": r_in, "cache_read": r_cr, "cache_write_5m": r_cw, "output": r_out}
     buckets = tuple(
-        BucketCost(
-            b, q, rates[b], q * rates[b] / Decimal(1_000_000), rates[b], q * rates[b] / Decimal(1_000_000)
-        )
+        BucketCost(b, q, rates[b], q * rates[b] / Decimal(1_000_000), rates[b], q * rates[b] / Decimal(1_000_000))
         for b, q in quantities.items()
         if q
     )

@@ -153,9 +153,9 @@ def test_unattributed_calls_carry_none_labels_and_no_task(ledger: Ledger) -> Non
 
 def test_prompt_cost_is_counted_per_template(ledger: Ledger) -> None:
     (out,) = ledger.record_calls([call(prompt_template="triage")])
-    assert out.delta[
-        (semconv.METRIC_PROMPT_COST, ("triage", None, "anthropic", "claude-sonnet-4-5"))
-    ] == Decimal("0.0045")
+    assert out.delta[(semconv.METRIC_PROMPT_COST, ("triage", None, "anthropic", "claude-sonnet-4-5"))] == Decimal(
+        "0.0045"
+    )
 
 
 def test_money_stays_exact_beyond_float_precision(ledger: Ledger) -> None:
@@ -224,9 +224,7 @@ def test_a_task_is_finalized_once_and_later_calls_are_counted_as_late(ledger: Le
 def test_an_anomaly_is_stored_and_counted_once(ledger: Ledger) -> None:
     ledger.record_calls([call(task_id="t-3")])
     econ = TaskEconomics(turns=3, tokens_resent=1200, cache_share=0.5, tool_share=0.25, tool_tokens=300)
-    assert ledger.set_task_analysis("t-3", anomalies={"runaway"}, detail={"k": 10}, economics=econ) == (
-        "runaway",
-    )
+    assert ledger.set_task_analysis("t-3", anomalies={"runaway"}, detail={"k": 10}, economics=econ) == ("runaway",)
     assert ledger.set_task_analysis("t-3", anomalies={"runaway"}) == ()
     task = ledger.get_task("t-3")
     assert task is not None
@@ -282,3 +280,30 @@ def test_call_rows_carry_attribution_tokens_and_cost_detail(ledger: Ledger) -> N
     assert row.agent_name == "a" and row.tools_bytes == 512 and row.tools_count is None
     assert row.cost_cache_write == Decimal("0.000375") and row.data_version == "test-1"
     assert '"bucket":"cache_write_5m"' in row.cost_buckets
+
+
+def test_a_call_priced_by_the_real_engine_splits_exactly_by_token_type(ledger: Ledger) -> None:
+    from llm_otel.pricing import IterationUsage
+    from llm_otel.pricing import price as real_price
+
+    usage = Usage(
+        input_tokens=10_000,
+        output_tokens=500,
+        cache_read_tokens=6000,
+        cache_write_tokens=2000,
+        cache_write_1h_tokens=2000,
+        reasoning_tokens=100,
+        iterations=(IterationUsage("compaction", None, 3000, 200, 0, 0),),
+    )
+    cost = real_price(usage, provider="anthropic", model="claude-sonnet-4-5", at=T0)
+    base = call(response_id=None)
+    rec = type(base.record)(**{**{f: getattr(base.record, f) for f in base.record.__slots__}, "usage": usage})
+    (out,) = ledger.record_calls([PricedCall(rec, cost)])
+    (row,) = ledger.calls_in_range(T0, T0 + 1)
+    by_type = (row.cost_input, row.cost_cache_read, row.cost_cache_write, row.cost_output)
+    assert sum(by_type) == row.cost_total == cost.total
+    assert (row.tokens_input, row.tokens_iterations_input, row.tokens_cache_write_1h) == (2000, 3000, 2000)
+    assert out.delta[(TOKENS, (*LABELS, "input"))] == 5000
+    assert out.delta[(TOKENS, (*LABELS, "output"))] == 700
+    assert sum(v for (m, _), v in out.delta.items() if m == COST) == cost.total
+    assert row.cache_write_premium == cost.cache_write_premium

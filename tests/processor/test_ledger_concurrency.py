@@ -56,9 +56,7 @@ def check(url: str, deltas: list[dict], expected: dict) -> None:
         assert sum(t.calls for t in led.tasks_in_range()) == 180
 
 
-def test_threads_hammering_the_same_spans_count_each_call_once(
-    url: str, single_processor_totals: dict
-) -> None:
+def test_threads_hammering_the_same_spans_count_each_call_once(url: str, single_processor_totals: dict) -> None:
     open_ledger(url).close()  # migrate once up front, as a deployment would
     results: list[dict] = [{} for _ in range(6)]
     errors: list[BaseException] = []

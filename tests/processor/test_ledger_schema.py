@@ -32,9 +32,7 @@ def create_at(url: str, version: int) -> None:
     try:
         with d.transaction(conn) as cur:
             migrate(cur, d, target=version)
-            record_calls(
-                cur, d, [call(task_id="old-task"), call(response_id="r2", task_id="old-task")], 1, None
-            )
+            record_calls(cur, d, [call(task_id="old-task"), call(response_id="r2", task_id="old-task")], 1, None)
     finally:
         conn.close()
 
@@ -63,9 +61,9 @@ def test_a_v1_ledger_is_migrated_on_open_and_keeps_its_data(url: str) -> None:
         assert led.migrated_from == 1 and led.schema_version() == CURRENT_VERSION
         task = led.get_task("old-task")
         assert task is not None and task.calls == 2 and task.anomaly_runaway is None
-        assert led.set_task_analysis(
-            "old-task", anomalies={"retry_loop"}, economics=TaskEconomics(turns=2)
-        ) == ("retry_loop",)
+        assert led.set_task_analysis("old-task", anomalies={"retry_loop"}, economics=TaskEconomics(turns=2)) == (
+            "retry_loop",
+        )
         led.save_baselines({"review": [1.0]})
         assert sum(led.totals()["llm_calls"].values()) == 2
 
@@ -101,9 +99,7 @@ def test_a_ledger_from_a_newer_llm_otel_is_refused(url: str) -> None:
     d = dialect_for(url)
     conn = d.connect()
     with d.transaction(conn) as cur:
-        cur.execute(
-            d.sql("INSERT INTO ledger_schema_version VALUES (?, ?, ?)"), (CURRENT_VERSION + 1, "future", 0)
-        )
+        cur.execute(d.sql("INSERT INTO ledger_schema_version VALUES (?, ?, ?)"), (CURRENT_VERSION + 1, "future", 0))
     conn.close()
     with pytest.raises(SchemaTooNew, match="upgrade llm-otel"):
         open_ledger(url)
@@ -112,9 +108,7 @@ def test_a_ledger_from_a_newer_llm_otel_is_refused(url: str) -> None:
 def test_retention_deletes_old_call_rows_but_keeps_tasks_and_totals(url: str) -> None:
     now = time.time_ns()
     with open_ledger(url) as led:
-        led.record_calls(
-            [call(start_ns=now - 40 * DAY, task_id="old"), call(response_id="new", start_ns=now - DAY)]
-        )
+        led.record_calls([call(start_ns=now - 40 * DAY, task_id="old"), call(response_id="new", start_ns=now - DAY)])
         totals = led.totals()
     with open_ledger(url, retention_days=30) as led:
         assert led.apply_retention() == 1

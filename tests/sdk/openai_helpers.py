@@ -6,9 +6,9 @@ import inspect
 from typing import Any
 
 import openai
-from replay.server import ReplayServer, _Handler
 
 from llm_otel import semconv
+from replay.server import ReplayServer, _Handler
 
 
 class _NoDelayHandler(_Handler):
@@ -102,3 +102,42 @@ def mismatches(expected: dict[str, Any], attributes: dict[str, Any]) -> dict[str
         elif got != want:
             out[key] = (want, got)
     return out
+
+
+def llm_spans(exporter: Any) -> list[Any]:
+    """Finished spans that describe an LLM call (ours or another instrumentation's)."""
+    return [s for s in exporter.get_finished_spans() if (s.attributes or {}).get(semconv.GEN_AI_OPERATION_NAME)]
+
+
+def first_exchange(predicate: Any) -> dict[str, Any]:
+    from replay import corpus
+
+    for ex in corpus.exchanges("openai"):
+        if predicate(ex):
+            return ex
+    raise LookupError("no such exchange in the corpus")
+
+
+def chat_stream_exchange() -> dict[str, Any]:
+    """A single-choice chat stream recorded with include_usage (ends with the usage-only chunk)."""
+    return first_exchange(
+        lambda ex: ex["stream"]
+        and ex["path"] == "/v1/chat/completions"
+        and not ex["request"].get("n")
+        and (ex["request"].get("stream_options") or {}).get("include_usage") is True
+        and ex["response_body"].count("data: ") > 4
+    )
+
+
+def responses_stream_exchange() -> dict[str, Any]:
+    return first_exchange(
+        lambda ex: ex["stream"]
+        and ex["path"] == "/v1/responses"
+        and "response.output_text.delta" in ex["response_body"]
+        and "response.completed" in ex["response_body"]
+    )
+
+
+def sse_events(body: str) -> list[str]:
+    """The events of an SSE body, each with its trailing blank line."""
+    return [part + "\n\n" for part in body.split("\n\n") if part.strip()]

@@ -12,12 +12,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from replay import corpus
-from replay.server import ReplayServer
 
 import llm_otel
 from llm_otel import semconv
 from llm_otel.sdk import attribution, call, context
+from replay import corpus
+from replay.server import ReplayServer
 
 tracer = trace.get_tracer("some.other.instrumentation")
 

@@ -80,11 +80,10 @@ def test_once_the_budget_is_spent_the_next_call_raises_before_any_request() -> N
 
 
 def test_a_parent_budget_holds_over_calls_made_in_nested_tasks() -> None:
-    with llm_otel.task("parent", id="p", budget_usd=_list_cost() * 0.5):
-        with llm_otel.task("child", id="c"):
+    with llm_otel.task("parent", id="p", budget_usd=_list_cost() * 0.5), llm_otel.task("child", id="c"):
+        _one_call()
+        with pytest.raises(llm_otel.BudgetExceeded) as info:
             _one_call()
-            with pytest.raises(llm_otel.BudgetExceeded) as info:
-                _one_call()
     assert info.value.task_id == "p"
 
 
@@ -104,7 +103,11 @@ def test_a_stream_finished_in_another_context_counts_toward_the_task_it_started_
 
 def test_totals_are_exact_under_concurrent_threads() -> None:
     with llm_otel.task("t") as t:
-        threads = [threading.Thread(target=context.bind(lambda: [_one_call() for _ in range(50)])) for _ in range(8)]
+        def fifty_calls() -> None:
+            for _ in range(50):
+                _one_call()
+
+        threads = [threading.Thread(target=context.bind(fifty_calls)) for _ in range(8)]
         for th in threads:
             th.start()
         for th in threads:

@@ -8,13 +8,13 @@ import anthropic
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from replay import corpus
-from replay.server import ReplayServer
 
 import llm_otel
 from llm_otel import semconv
 from llm_otel.pricing.usage import Usage
 from llm_otel.sdk import attribution, call, context, instrument, sampler
+from replay import corpus
+from replay.server import ReplayServer
 
 tracer = trace.get_tracer("fault.injection")
 
@@ -27,7 +27,7 @@ def _raise(*_: Any, **__: Any) -> Any:
     raise Boom("injected")
 
 
-class _ExplodingAttrs(dict):  # type: ignore[type-arg]
+class _ExplodingAttrs(dict[str, str]):
     def __contains__(self, key: object) -> bool:
         raise Boom("injected")
 
@@ -73,7 +73,7 @@ def test_task_exit_survives_a_span_that_fails_to_end(monkeypatch: pytest.MonkeyP
 
 
 def test_the_users_exception_passes_through_a_task_whose_exit_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(KeyError), llm_otel.task("t") as t:
+    with pytest.raises(KeyError), llm_otel.task("t"):
         monkeypatch.setattr(context.Task, "_exit", _raise)
         raise KeyError("user error")
     assert llm_otel.current_task() is None  # the outer context is restored all the same

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from replay import corpus
-from replay.server import ReplayServer
 
 from llm_otel import semconv
+from replay import corpus
+from replay.server import ReplayServer
 
 BIN = Path(sys.executable).parent
 
@@ -39,7 +39,7 @@ class OTLPCapture(ThreadingHTTPServer):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(handler) -> None:  # noqa: N805
+            def do_POST(handler) -> None:
                 body = handler.rfile.read(int(handler.headers.get("content-length") or 0))
                 if handler.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
@@ -130,9 +130,8 @@ def test_instrument_sets_up_otlp_export_and_the_spend_sampler_from_the_environme
             """
         )
     )
-    out = _run(
-        [sys.executable, str(app)], _env(otlp, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0"), tmp_path
-    )
+    env = _env(otlp, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0")
+    out = _run([sys.executable, str(app)], env, tmp_path)
     lines = out.splitlines()
     assert lines[0].startswith("TracerProvider LLMOtelSpendPreserving{TraceIdRatioBased")
     assert lines[1:] == ["lazy True", "on-import True"]

@@ -15,9 +15,9 @@ from typing import Any
 import openai
 import pytest
 from openai_helpers import fast_server, mismatches, replay_async, replay_sync, usage_spans
-from replay import corpus
 
 from llm_otel.sdk import openai as llm_openai
+from replay import corpus
 
 EXCHANGES = [
     ex

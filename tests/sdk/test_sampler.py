@@ -22,7 +22,7 @@ def never_sampled() -> tuple[TracerProvider, InMemorySpanExporter]:
     return provider, exporter
 
 
-def test_genai_spans_are_sampled_when_the_user_sampler_drops_everything(never_sampled) -> None:  # type: ignore[no-untyped-def]
+def test_genai_spans_are_sampled_when_the_user_sampler_drops_everything(never_sampled: tuple[TracerProvider, InMemorySpanExporter]) -> None:
     provider, exporter = never_sampled
     tracer = provider.get_tracer("t")
     tracer.start_span("chat gpt-4o", attributes={semconv.GEN_AI_OPERATION_NAME: "chat"}).end()
@@ -30,7 +30,7 @@ def test_genai_spans_are_sampled_when_the_user_sampler_drops_everything(never_sa
     assert [s.name for s in exporter.get_finished_spans()] == ["chat gpt-4o"]
 
 
-def test_task_spans_and_llm_calls_under_them_are_sampled_but_other_spans_follow_the_user(never_sampled) -> None:  # type: ignore[no-untyped-def]
+def test_task_spans_and_llm_calls_under_them_are_sampled_but_other_spans_follow_the_user(never_sampled: tuple[TracerProvider, InMemorySpanExporter]) -> None:
     provider, exporter = never_sampled
     call.set_tracer_provider(provider)
     try:
@@ -44,7 +44,7 @@ def test_task_spans_and_llm_calls_under_them_are_sampled_but_other_spans_follow_
     assert sorted(s.name for s in exporter.get_finished_spans()) == ["chat gpt-4o", "llm_otel.task review"]
 
 
-def test_children_of_a_sampled_genai_span_follow_the_parent_based_delegate(never_sampled) -> None:  # type: ignore[no-untyped-def]
+def test_children_of_a_sampled_genai_span_follow_the_parent_based_delegate(never_sampled: tuple[TracerProvider, InMemorySpanExporter]) -> None:
     provider, exporter = never_sampled
     tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("chat m", attributes={semconv.GEN_AI_OPERATION_NAME: "chat"}):

@@ -175,7 +175,7 @@ class FakeAPI:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: FakeAPIServer  # type: ignore[assignment]
+    server: FakeAPIServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -243,7 +243,8 @@ class FakeAPIServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://{self.server_address[0]}:{self.server_address[1]}"
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def start(self) -> FakeAPIServer:
         self._thread.start()

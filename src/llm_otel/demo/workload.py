@@ -151,11 +151,13 @@ def run(c: Clients, *, seed: int = 7, rounds: int = 1) -> dict[str, int]:
 
     for _ in range(rounds):
         for i in range(10):
+            failures = 3 if i % 4 == 0 else 0
             task("sql-agent", "data", lambda: sql_agent(c, rng, turns=rng.randint(3, 6)))
-            task("ticket-triage", "support", lambda i=i: ticket_triage(c, rng, failures=3 if i % 4 == 0 else 0))
+            task("ticket-triage", "support", lambda: ticket_triage(c, rng, failures=failures))
             task("policy-review", "secops", lambda: policy_review(c, rng))
         for i in range(6):
-            task("doc-qa", "research", lambda i=i: doc_summary(c, rng, cached=i % 2 == 0))
+            cached = i % 2 == 0
+            task("doc-qa", "research", lambda: doc_summary(c, rng, cached=cached))
         # The runaway: the same agent stuck in a loop, re-sending an ever larger context.
         task("sql-agent", "data", lambda: sql_agent(c, rng, turns=24, tool_output_chars=2400))
     # Calls outside any task: the unattributed share.

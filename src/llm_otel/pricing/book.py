@@ -170,9 +170,7 @@ def load_pricebook(path: str | os.PathLike[str]) -> PriceBook:
         raw = p.read_bytes()
     except OSError as exc:
         raise PriceBookError(str(p), 0, "file", f"cannot read ({exc.strerror}); check --pricebook") from exc
-    return parse_pricebook(
-        raw.decode("utf-8", errors="replace"), str(p), digest=hashlib.sha256(raw).hexdigest()
-    )
+    return parse_pricebook(raw.decode("utf-8", errors="replace"), str(p), digest=hashlib.sha256(raw).hexdigest())
 
 
 def parse_pricebook(text: str, file: str = "<string>", *, digest: str | None = None) -> PriceBook:
@@ -266,11 +264,7 @@ class _Reader:
         return list(node.value)
 
     def string(self, node: yaml.Node, key: str) -> str:
-        if (
-            not isinstance(node, yaml.ScalarNode)
-            or node.tag.endswith((":null", ":map", ":seq"))
-            or not node.value
-        ):
+        if not isinstance(node, yaml.ScalarNode) or node.tag.endswith((":null", ":map", ":seq")) or not node.value:
             self.fail(node, key, "must be a non-empty string")
         return str(node.value)
 
@@ -390,9 +384,7 @@ class _Reader:
                 tm = self.mapping(value, f"{key}.{name}", ("base", "tiers"), required=("base", "tiers"))
                 self.number(tm["base"], f"{key}.{name}.base")
                 for j, tier in enumerate(self.sequence(tm["tiers"], f"{key}.{name}.tiers")):
-                    t = self.mapping(
-                        tier, f"{key}.{name}.tiers[{j}]", ("start", "price"), required=("start", "price")
-                    )
+                    t = self.mapping(tier, f"{key}.{name}.tiers[{j}]", ("start", "price"), required=("start", "price"))
                     self.number(t["start"], f"{key}.{name}.tiers[{j}].start")
                     self.number(t["price"], f"{key}.{name}.tiers[{j}].price")
             else:
@@ -413,26 +405,18 @@ class _Reader:
         return Alias(match, to_provider, self.string(like["model"], f"{key}.price_like.model"), _line(node))
 
     def rate(self, node: yaml.Node, key: str) -> RateRule:
-        m = self.mapping(
-            node, key, ("match", "start", "end", "prices", "uplift", "note"), required=("match",)
-        )
+        m = self.mapping(node, key, ("match", "start", "end", "prices", "uplift", "note"), required=("match",))
         if "prices" not in m and "uplift" not in m:
-            self.fail(
-                node, key, "needs 'prices' (per-MTok list rates) or 'uplift' (a multiplier on list rates)"
-            )
+            self.fail(node, key, "needs 'prices' (per-MTok list rates) or 'uplift' (a multiplier on list rates)")
         prices = self.rate_map(m["prices"], f"{key}.prices", RATE_KEYS) if "prices" in m else {}
         uplift = self.number(m["uplift"], f"{key}.uplift", positive=True) if "uplift" in m else None
-        return RateRule(
-            self.match(m["match"], f"{key}.match"), self.window(m, key), prices, uplift, _line(node)
-        )
+        return RateRule(self.match(m["match"], f"{key}.match"), self.window(m, key), prices, uplift, _line(node))
 
     def contract(self, node: yaml.Node, key: str) -> Contract:
         allowed = ("name", "match", "start", "end", "multiplier", "multipliers", "note")
         m = self.mapping(node, key, allowed, required=("name", "match"))
         if ("multiplier" in m) == ("multipliers" in m):
-            self.fail(
-                node, key, "give exactly one of 'multiplier' (all buckets) or 'multipliers' (per bucket)"
-            )
+            self.fail(node, key, "give exactly one of 'multiplier' (all buckets) or 'multipliers' (per bucket)")
         if "multiplier" in m:
             mults = {"*": self.number(m["multiplier"], f"{key}.multiplier")}
         else:
@@ -470,9 +454,7 @@ class _Reader:
             self.number(m["marginal_multiplier"], f"{key}.marginal_multiplier")
             if "marginal_multiplier" in m
             else Decimal(0),
-            self.rate_map(m["marginal_prices"], f"{key}.marginal_prices", RATE_KEYS)
-            if "marginal_prices" in m
-            else {},
+            self.rate_map(m["marginal_prices"], f"{key}.marginal_prices", RATE_KEYS) if "marginal_prices" in m else {},
             _line(node),
         )
 

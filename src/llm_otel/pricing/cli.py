@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
             url = args.prices_url or (book.data_url if book else None)
             if not url:
                 return _fail("--refresh needs --prices-url URL (or data.url in the price book)")
-            data = refresh(url, args.prices_file or (book and book.data_file) or DEFAULT_REFRESH_PATH)
-            print(f"price data {data.version} written to {data.source}")
+            fetched = refresh(url, args.prices_file or (book and book.data_file) or DEFAULT_REFRESH_PATH)
+            print(f"price data {fetched.version} written to {fetched.source}")
             return 0
         if not args.provider or not args.model:
             return _fail("--provider and --model are required (see llm-otel price --help)")
@@ -164,7 +164,9 @@ def render_table(doc: dict[str, Any]) -> str:
     rows.append(("total", "", "", doc["total_usd"], "", doc["list_total_usd"], ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for r in rows:
-        lines.append("  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        lines.append(
+            "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
     lines.append(f"cache savings: {doc['cache_savings_usd']}   cache write premium: {doc['cache_write_premium_usd']}")
     if doc["flags"]:
         lines.append("flags: " + ", ".join(doc["flags"]))

@@ -21,9 +21,7 @@ import genai_prices
 from genai_prices import types as gp_types
 from genai_prices.data_snapshot import DataSnapshot
 
-DEFAULT_REFRESH_PATH = (
-    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llm-otel" / "genai-prices.json"
-)
+DEFAULT_REFRESH_PATH = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llm-otel" / "genai-prices.json"
 
 
 class PriceDataError(Exception):
@@ -48,9 +46,7 @@ class PriceData:
         try:
             raw = p.read_bytes()
         except OSError as exc:
-            raise PriceDataError(
-                f"price data file {p}: {exc.strerror}; run `llm-otel price --refresh` first"
-            ) from exc
+            raise PriceDataError(f"price data file {p}: {exc.strerror}; run `llm-otel price --refresh` first") from exc
         return cls(_snapshot_from_bytes(raw, str(p)), _version_of(raw), source=str(p))
 
     def find(self, billing_id: str, model: str) -> tuple[gp_types.Provider, gp_types.ModelInfo] | None:
@@ -95,9 +91,7 @@ def _snapshot_from_bytes(raw: bytes, where: str) -> DataSnapshot:
     try:
         payload: Any = json.loads(raw)
     except ValueError as exc:
-        raise PriceDataError(
-            f"{where}: not JSON ({exc}); point at genai-prices' prices/data.json or a mirror"
-        ) from exc
+        raise PriceDataError(f"{where}: not JSON ({exc}); point at genai-prices' prices/data.json or a mirror") from exc
     if not isinstance(payload, list):
         raise PriceDataError(f"{where}: expected a JSON array of providers (genai-prices data.json)")
     try:
@@ -110,9 +104,7 @@ def _snapshot_from_bytes(raw: bytes, where: str) -> DataSnapshot:
     return DataSnapshot(providers=providers, from_auto_update=False)
 
 
-def refresh(
-    url: str, path: str | os.PathLike[str] = DEFAULT_REFRESH_PATH, *, timeout: float = 30.0
-) -> PriceData:
+def refresh(url: str, path: str | os.PathLike[str] = DEFAULT_REFRESH_PATH, *, timeout: float = 30.0) -> PriceData:
     """Download a genai-prices data file from ``url`` (opt-in), validate it, write it atomically to ``path``.
 
     The old file stays in place when anything fails. Raises PriceDataError.

@@ -212,7 +212,8 @@ def _to_datetime(at: Any) -> datetime:
     if isinstance(at, date):
         return datetime(at.year, at.month, at.day, tzinfo=UTC)
     if isinstance(at, int | float) and not isinstance(at, bool):
-        seconds = at / 1e9 if at > 1e14 else at  # epoch nanoseconds (span start) or seconds
+        # Epoch nanoseconds (span start), microseconds, milliseconds or seconds, by magnitude.
+        seconds = at / 1e9 if at > 1e17 else at / 1e6 if at > 1e14 else at / 1e3 if at > 1e11 else at
         return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(at, str):
         dt = datetime.fromisoformat(at.replace("Z", "+00:00"))
@@ -247,9 +248,7 @@ class Pricer:
         try:
             return self._price(usage, provider, model, at, service_tier, processing, region, request_model)
         except Exception as exc:  # the promise is "never raises": say what broke instead
-            return self._unpriced(
-                provider, model, f"internal pricing error: {type(exc).__name__}: {exc}", [], usage
-            )
+            return self._unpriced(provider, model, f"internal pricing error: {type(exc).__name__}: {exc}", [], usage)
 
     def _version(self) -> str:
         return self.data.version + (f"+pricebook-{self.book.digest}" if self.book is not None else "")

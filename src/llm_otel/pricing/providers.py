@@ -60,9 +60,7 @@ def default_cache_ttl(billing_id: str) -> str:
     return DEFAULT_CACHE_TTL.get(billing_id, FALLBACK_CACHE_TTL)
 
 
-def price_context(
-    billing_id: str, service_tier: str | None, processing: str | None
-) -> tuple[tuple[str, str], ...]:
+def price_context(billing_id: str, service_tier: str | None, processing: str | None) -> tuple[tuple[str, str], ...]:
     """The genai-prices price context (``when`` keys of price variants) for a call, as a sorted tuple.
 
     ``batch`` may arrive as a processing mode or as a tier; Anthropic's ``fast`` mode is a
@@ -77,11 +75,6 @@ def price_context(
         ctx["speed"] = "fast"
     elif proc and proc not in ("batch", "standard", "default", "sync", "interactive"):
         ctx["processing"] = proc
-    if (
-        tier
-        and tier not in STANDARD_TIERS
-        and tier != "batch"
-        and not (tier == "fast" and billing_id == "anthropic")
-    ):
+    if tier and tier not in STANDARD_TIERS and tier != "batch" and not (tier == "fast" and billing_id == "anthropic"):
         ctx["service_tier"] = tier
     return tuple(sorted(ctx.items()))

@@ -119,9 +119,7 @@ def resolve(q: Query, at: datetime, data: PriceData, book: PriceBook | None) -> 
         target_billing, target_model = alias.provider or billing, alias.model
         flags.append(f"priced_like:{target_model}")
     own_variants = True
-    info: gp_types.ModelInfo | None = (
-        book.custom_model(target_billing, target_model) if book is not None else None
-    )
+    info: gp_types.ModelInfo | None = book.custom_model(target_billing, target_model) if book is not None else None
     if info is None:
         found = data.find(target_billing, target_model)
         if found is None:
@@ -275,9 +273,7 @@ def _first(a: Price | None, b: Price) -> Price:
 
 def _scale(p: Price, factor: Decimal) -> Price:
     if isinstance(p, gp_types.TieredPrices):
-        return gp_types.TieredPrices(
-            p.base * factor, [gp_types.Tier(t.start, t.price * factor) for t in p.tiers]
-        )
+        return gp_types.TieredPrices(p.base * factor, [gp_types.Tier(t.start, t.price * factor) for t in p.tiers])
     return p * factor
 
 
@@ -317,9 +313,7 @@ def _levels(list_rates: dict[str, Price], eff_rates: dict[str, Price]) -> tuple[
     return tuple(levels)
 
 
-def _covered_context(
-    info: gp_types.ModelInfo, ctx: tuple[tuple[str, str], ...], at: datetime
-) -> set[tuple[str, str]]:
+def _covered_context(info: gp_types.ModelInfo, ctx: tuple[tuple[str, str], ...], at: datetime) -> set[tuple[str, str]]:
     """Context items the price data has a variant for (in force at ``at``)."""
     covered: set[tuple[str, str]] = set()
     ctx_items = set(ctx)
@@ -379,13 +373,9 @@ class RateCache:
     data: PriceData
     book: PriceBook | None = None
     max_entries: int = 50_000
-    _by_day: dict[tuple[Any, ...], Rates | tuple[tuple[int, ...], dict[int, Rates]]] = field(
-        default_factory=dict
-    )
+    _by_day: dict[tuple[Any, ...], Rates | tuple[tuple[int, ...], dict[int, Rates]]] = field(default_factory=dict)
 
-    def get(
-        self, key: tuple[str, str, str | None, str | None, str | None], at: datetime, day_number: int
-    ) -> Rates:
+    def get(self, key: tuple[str, str, str | None, str | None, str | None], at: datetime, day_number: int) -> Rates:
         """Rates for ``key`` = (provider, model, service_tier, processing, region) at ``at``.
 
         ``day_number`` is days since the epoch (UTC). Hot path: one dict lookup on a hit.

@@ -40,9 +40,9 @@ class AttributionSpanProcessor(SpanProcessor):
         try:
             frame = _frame.get()
             if frame is None:
-                attrs = _baggage_attributes(parent_context)
-                if attrs:
-                    span.set_attributes(attrs)
+                remote = _baggage_attributes(parent_context)
+                if remote:
+                    span.set_attributes(remote)
                 return
             attrs = frame.span_attrs
             if frame.llm_attrs is not attrs:
@@ -92,7 +92,7 @@ def add_to(provider: TracerProvider) -> bool:
     procs = getattr(multi, "_span_processors", None)
     if multi is not None and lock is not None and isinstance(procs, tuple):
         with lock:
-            multi._span_processors = (processor, *multi._span_processors)  # type: ignore[union-attr]
+            multi._span_processors = (processor, *multi._span_processors)
         return True
     provider.add_span_processor(processor)
     return True

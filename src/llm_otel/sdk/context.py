@@ -91,7 +91,7 @@ class Frame:
             self.llm_attrs = attrs
 
     def replace(self, **changes: Any) -> Frame:
-        values = {
+        values: dict[str, Any] = {
             "task": self.task,
             "agent_name": self.agent_name,
             "agent_id": self.agent_id,

@@ -17,7 +17,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from llm_otel.sdk import instrument as _core
 
 
-class _LLMOtelInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class _LLMOtelInstrumentor(BaseInstrumentor):
     _wrapper: str = ""
 
     def _instrument(self, **kwargs: Any) -> None:

@@ -65,7 +65,7 @@ class SpendPreservingSampler(Sampler):
         return f"LLMOtelSpendPreserving{{{self.delegate.get_description()}}}"
 
 
-def ParentBased_always_on() -> Sampler:  # noqa: N802 - mirrors the env value's name
+def ParentBased_always_on() -> Sampler:
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     return ParentBased(ALWAYS_ON)

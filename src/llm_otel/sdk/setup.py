@@ -59,7 +59,7 @@ def exporters_from_env() -> list[SpanExporter]:
             else:
                 log.warning("llm-otel: OTEL_TRACES_EXPORTER=%r is not supported here; use otlp, console or none", name)
         except Exception:
-            log.warning("llm-otel could not create the %r span exporter; spans will not be exported", name, exc_info=True)
+            log.warning("llm-otel could not create the %r span exporter; spans are not exported", name, exc_info=True)
     return out
 
 

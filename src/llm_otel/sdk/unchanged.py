@@ -204,7 +204,7 @@ def call_unless_unchanged(
             result = None
         else:
             _record_avoided(previous)
-            return result  # type: ignore[no-any-return]
+            return result
     meter = _Meter()
     token = _meter.set(meter)
     try:

@@ -88,7 +88,7 @@ def error_type(error: BaseException) -> str:
 class BodyRecorder:
     """The ``stream_observer`` of one call's response body. Methods never raise."""
 
-    __slots__ = ("_call", "_deltas", "_done", "_request_id", "_sse", "_start", "_stopped", "begun")
+    __slots__ = ("_body_read", "_call", "_deltas", "_done", "_request_id", "_sse", "_start", "_stopped", "begun")
 
     def __init__(self, call: CallSink, *, sse: bool, request_id: str | None) -> None:
         self._call = call
@@ -98,6 +98,7 @@ class BodyRecorder:
         self._deltas: list[Any] = []  # message_delta events
         self._stopped = False  # message_stop seen
         self._done = False
+        self._body_read = False  # the bytes ended while a Stream parses them
         self.begun = False  # a Stream parses the body (it calls begin() before reading bytes)
 
     # --- the SDK's StreamObserver protocol (called by Stream / AsyncStream) -----------------
@@ -137,11 +138,14 @@ class BodyRecorder:
             self._finish_stream(error=error)
         elif how == "read":
             if self.begun:
+                self._body_read = True
                 return  # the Stream's own end follows, after any events the decoder still flushes
             if body is not None:
                 self._finish_body(body)
             else:
                 self._finish_stream()
+        elif how == "closed" and self._body_read:
+            return  # httpx closes a body it has read; the Stream's end (or garbage collection) settles it
         else:
             self._finish_stream()
 
@@ -253,7 +257,7 @@ class RecordingBody(httpx2.SyncByteStream):
     def __del__(self) -> None:
         # The application may drop the response without reading or closing it.
         with contextlib.suppress(Exception):
-            self.stream_observer.body_end("closed")
+            self.stream_observer.body_end("collected")
 
 
 class AsyncRecordingBody(httpx2.AsyncByteStream):
@@ -294,7 +298,7 @@ class AsyncRecordingBody(httpx2.AsyncByteStream):
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
-            self.stream_observer.body_end("closed")
+            self.stream_observer.body_end("collected")
 
 
 class DualRecordingBody(RecordingBody, AsyncRecordingBody):

@@ -74,7 +74,7 @@ class _AsyncCloseHook:
         self._on_close = on_close
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._inner.__aiter__()  # type: ignore[no-any-return]
+        return self._inner.__aiter__()
 
     async def aclose(self) -> None:
         try:
@@ -165,7 +165,7 @@ def on_response_close(response: Any, callback: Callable[[], None]) -> bool:
 
 
 def tee_response_body(response: Any, callback: Callable[[bytes, bool], None]) -> bool:
-    """Calls ``callback(body_read_so_far, reached_end)`` once, when ``response`` is closed. False if not hookable."""
+    """Calls ``callback(body_so_far, reached_end)`` once, when ``response`` is closed. False if not hookable."""
     try:
         return _wrap(response, "SyncTee", "AsyncTee", callback)
     except Exception:

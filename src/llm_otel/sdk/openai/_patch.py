@@ -97,9 +97,10 @@ def _start(plan: RequestPlan) -> LLMCall | None:
                 attrs["gen_ai.request.model"] = plan.model
             span.set_attributes(attrs)
             return LLMCall(_AdoptedSpan(span), plan.provider, plan.model)  # type: ignore[arg-type]
+        return start_call(plan.operation, plan.provider, plan.model, plan.attributes)
     except Exception:
-        log.debug("llm-otel could not inspect the current span", exc_info=True)
-    return start_call(plan.operation, plan.provider, plan.model, plan.attributes)
+        log.debug("llm-otel could not start an openai call span", exc_info=True)
+        return None
 
 
 def _check_budget() -> None:
@@ -112,7 +113,9 @@ def _check_budget() -> None:
         log.debug("llm-otel budget check failed; the call goes on", exc_info=True)
 
 
-def _args_with(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _args_with(
+    args: tuple[Any, ...], kwargs: dict[str, Any], options: Any
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if len(args) > 1:
         return (args[0], options, *args[2:]), kwargs
     return args, {**kwargs, "options": options}

@@ -6,6 +6,7 @@ Runs on the user's call path before the request is sent. ``plan_request`` never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import weakref
@@ -19,7 +20,7 @@ from llm_otel import semconv
 
 log = logging.getLogger("llm_otel")
 
-# The inference endpoints that get a span: (options.url as the resource method passes it) -> (operation, kind).
+# The inference endpoints that get a span: options.url (as resource methods pass it) -> (operation, kind).
 # ``kind`` selects the response reader: "chat" and "completion" share the choices/chunk shape.
 ENDPOINTS: dict[str, tuple[str, str]] = {
     "/chat/completions": (semconv.OP_CHAT, "chat"),
@@ -100,10 +101,8 @@ def client_info(client: Any) -> tuple[str, str | None, int | None]:
     if port is None:
         port = {"https": 443, "http": 80}.get(str(getattr(base_url, "scheme", "")))
     provider = _provider_for(client, host)
-    try:
+    with contextlib.suppress(TypeError):  # not weak-referenceable: no cache
         _client_info[client] = (base_url, provider, host or None, port)
-    except TypeError:  # not weak-referenceable: no cache
-        pass
     return provider, host or None, port
 
 
@@ -120,10 +119,6 @@ def _json_size(value: Any) -> int:
         import json
 
         return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def request_attributes(kind: str, body: Mapping[str, Any]) -> dict[str, AttributeValue]:
@@ -145,7 +140,7 @@ def request_attributes(kind: str, body: Mapping[str, Any]) -> dict[str, Attribut
         ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
     ):
         value = get(key)
-        if _is_number(value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             attrs[name] = float(value)
     seed = get("seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
@@ -274,7 +269,8 @@ def with_include_usage(options: Any, stream_options: Any) -> Any:
     merged = dict(stream_options) if isinstance(stream_options, Mapping) else {}
     merged["include_usage"] = True
     extra = options.extra_json
-    new_extra = {**extra, "stream_options": merged} if isinstance(extra, Mapping) else {"stream_options": merged}
+    new_extra = dict(extra) if isinstance(extra, Mapping) else {}
+    new_extra["stream_options"] = merged
     copy = options.model_copy() if hasattr(options, "model_copy") else options.copy()
     copy.extra_json = new_extra
     return copy

@@ -36,8 +36,8 @@ class StreamState:
         "_reader",
         "call",
         "error_type",
-        "finish_reasons",
         "final_response",
+        "finish_reasons",
         "response_id",
         "response_model",
         "service_tier",
@@ -119,7 +119,7 @@ class StreamState:
     # --- the end ---------------------------------------------------------------------------------------
 
     def set_reader(self, reader: Any) -> None:
-        """The generator that reads the stream (so a close from inside it is not mistaken for an early one)."""
+        """The generator reading the stream: a close from inside it is the normal end, not an early one."""
         try:
             self._reader = weakref.ref(reader)
         except TypeError:
@@ -183,7 +183,7 @@ class StreamState:
         self.end(self.terminal, error)
 
     def closed(self) -> None:
-        """The HTTP response was closed. From inside our reader it is the normal end (the reader ends the span)."""
+        """The HTTP response was closed; from inside our reader it is the normal end (the reader ends it)."""
         try:
             if self._reading():
                 return

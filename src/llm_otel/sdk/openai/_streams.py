@@ -12,8 +12,11 @@ the usage-only chunk is not yielded and ``usage`` is dropped from every chunk's 
 fields, so ``chunk.to_dict()`` is what the app would have got without us.
 
 The generators are module functions, not methods: the proxy -> generator reference
-must not come back (no cycle), so an abandoned stream is collected promptly and its
-span ended by ``weakref.finalize``.
+must not come back (no cycle), so an abandoned stream is collected promptly. Its span
+ends in the generator (``GeneratorExit``) or, if it never started, by a
+``weakref.finalize`` on the generator: the generator, not the proxy, is what lives as
+long as the app iterates (``for c in client.chat.completions.create(stream=True)``
+drops the proxy right after ``iter()``).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def _unset_usage(chunk: Any) -> None:
         fields.discard("usage")
 
 
-class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedStream(wrapt.ObjectProxy):
     """An ``openai.Stream`` whose chunks and end are observed."""
 
     def __init__(self, stream: Any, state: StreamState, hide_usage: bool) -> None:
@@ -86,10 +89,11 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
         reader = _read(inner, state, hide_usage)
         state.set_reader(reader)
         self._self_reader = reader
-        self._self_finalizer = weakref.finalize(self, state.abandoned)
+        # On the reader, not the proxy: `for c in client...create(stream=True)` drops the proxy at once.
+        weakref.finalize(reader, state.abandoned)
 
     def __iter__(self) -> Iterator[Any]:
-        return self._self_reader  # type: ignore[no-any-return]
+        return self._self_reader
 
     def __next__(self) -> Any:
         return self._self_reader.__next__()
@@ -104,7 +108,7 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
         return self.__wrapped__.__reduce_ex__(protocol)
 
 
-class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedAsyncStream(wrapt.ObjectProxy):
     """An ``openai.AsyncStream`` whose chunks and end are observed."""
 
     def __init__(self, stream: Any, state: StreamState, hide_usage: bool) -> None:
@@ -115,10 +119,11 @@ class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
         reader = _aread(inner, state, hide_usage)
         state.set_reader(reader)
         self._self_reader = reader
-        self._self_finalizer = weakref.finalize(self, state.abandoned)
+        # On the reader, not the proxy: `for c in client...create(stream=True)` drops the proxy at once.
+        weakref.finalize(reader, state.abandoned)
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._self_reader  # type: ignore[no-any-return]
+        return self._self_reader
 
     async def __anext__(self) -> Any:
         return await self._self_reader.__anext__()
