@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import genai_prices
 
 from llm_otel.pricing import Usage, price
+
+UTC = timezone.utc
 
 AT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CASES = [

@@ -21,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     pricing_cli.add_arguments(price)
     price.set_defaults(handler=pricing_cli.run)
     # --- collector (processor wing) ---------------------------------------------
+    from llm_otel.processor import command as collector_cli
+
+    collector = sub.add_parser("collector", help="run the processor: OTLP in, priced ledger, cost metrics out")
+    collector_cli.add_arguments(collector)
+    collector.set_defaults(handler=collector_cli.run)
     # --- demo -------------------------------------------------------------------
     from llm_otel.demo import command as demo_cli
 
@@ -28,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cli.add_arguments(demo)
     demo.set_defaults(handler=demo_cli.run)
     # --- report / export / reconcile (finops wing) -------------------------------
+    from llm_otel.finops import command as finops_cli
+
+    report = sub.add_parser("report", help="showback from the ledger: spend and cost per task by team, task type...")
+    finops_cli.add_report_arguments(report)
+    report.set_defaults(handler=finops_cli.run_report)
     return parser
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
+
+UTC = timezone.utc
 
 AT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +11,8 @@ from pricing_helpers import AT, usd
 
 from llm_otel.pricing import PriceBookError, Usage, load_pricebook, price
 from llm_otel.pricing.book import parse_pricebook
+
+UTC = timezone.utc
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "collector" / "pricebook.example.yaml"
 U = Usage(input_tokens=1000, output_tokens=100)

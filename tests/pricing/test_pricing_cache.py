@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from llm_otel.pricing import Pricer, Usage, rates
 from llm_otel.pricing.book import parse_pricebook
+
+UTC = timezone.utc
 
 U = Usage(input_tokens=1000, output_tokens=100)
 DAY = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
@@ -97,7 +99,7 @@ socket.create_connection = refuse
 import sys
 import llm_otel.pricing.usage
 assert "genai_prices" not in sys.modules, "importing Usage loaded genai-prices"
-from datetime import datetime, UTC
+from datetime import datetime, timezone
 from llm_otel.pricing import Usage, price
 c = price(Usage(input_tokens=10, output_tokens=10), provider="openai", model="gpt-4o", at=datetime.now(UTC))
 print(c.total)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import genai_prices
@@ -10,6 +10,8 @@ import pytest
 from pricing_helpers import AT, usd
 
 from llm_otel.pricing import Usage, price
+
+UTC = timezone.utc
 
 D = datetime
 

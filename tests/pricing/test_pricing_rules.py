@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from pricing_helpers import AT, usd
 
 from llm_otel.pricing import IterationUsage, Usage, price
+
+UTC = timezone.utc
 
 SONNET = "claude-sonnet-4-5-20250929"
 
@@ -264,7 +266,7 @@ def test_naive_times_and_epoch_nanoseconds_are_utc():
     assert price(u, provider="openai", model="o3", at=datetime(2025, 6, 9, 23, 59)).total == Decimal(10)
     assert price(u, provider="openai", model="o3", at=ns).total == Decimal(2)
     assert price(u, provider="openai", model="o3", at=ns // 10**6).total == Decimal(2)  # milliseconds
-    assert price(u, provider="openai", model="o3", at=(ns - 1) / 1e9).total == Decimal(10)  # float seconds
+    assert price(u, provider="openai", model="o3", at=ns / 1e9 - 1).total == Decimal(10)  # float seconds
 
 
 def test_time_of_day_prices_are_not_cached_by_day():
@@ -360,3 +362,11 @@ def test_a_stream_cut_short_is_billed_for_what_usage_says():
 def test_something_that_is_not_usage_is_unpriced_not_an_exception():
     cost = price({"input_tokens": 1}, provider="openai", model="gpt-4o", at=AT)  # type: ignore[arg-type]
     assert cost.source == "unpriced"
+
+
+def test_absurd_token_counts_and_missing_names_never_raise():
+    huge = price(Usage(input_tokens=10**30, output_tokens=10**30), provider="openai", model="gpt-4o", at=AT)
+    assert huge.priced and huge.total > 0
+    assert price(Usage(input_tokens=1), provider=None, model="gpt-4o", at=AT).source == "unpriced"  # type: ignore[arg-type]
+    assert price(Usage(input_tokens=1), provider="openai", model=None, at=AT).source == "unpriced"
+    assert price(Usage(input_tokens=1), provider="openai", model=42, at=AT).source == "unpriced"  # type: ignore[arg-type]

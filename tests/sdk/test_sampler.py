@@ -12,9 +12,11 @@ import llm_otel
 from llm_otel import semconv
 from llm_otel.sdk import call, sampler
 
+Sampled = tuple[TracerProvider, InMemorySpanExporter]
+
 
 @pytest.fixture
-def never_sampled() -> tuple[TracerProvider, InMemorySpanExporter]:
+def never_sampled() -> Sampled:
     """A provider whose user sampler drops everything, wrapped in ours."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=sampler.SpendPreservingSampler(ParentBased(ALWAYS_OFF)))
@@ -22,7 +24,7 @@ def never_sampled() -> tuple[TracerProvider, InMemorySpanExporter]:
     return provider, exporter
 
 
-def test_genai_spans_are_sampled_when_the_user_sampler_drops_everything(never_sampled: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+def test_genai_spans_are_sampled_when_the_user_sampler_drops_everything(never_sampled: Sampled) -> None:
     provider, exporter = never_sampled
     tracer = provider.get_tracer("t")
     tracer.start_span("chat gpt-4o", attributes={semconv.GEN_AI_OPERATION_NAME: "chat"}).end()
@@ -30,7 +32,7 @@ def test_genai_spans_are_sampled_when_the_user_sampler_drops_everything(never_sa
     assert [s.name for s in exporter.get_finished_spans()] == ["chat gpt-4o"]
 
 
-def test_task_spans_and_llm_calls_under_them_are_sampled_but_other_spans_follow_the_user(never_sampled: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+def test_task_spans_and_llm_calls_are_sampled_but_other_spans_follow_the_user(never_sampled: Sampled) -> None:
     provider, exporter = never_sampled
     call.set_tracer_provider(provider)
     try:
@@ -44,7 +46,7 @@ def test_task_spans_and_llm_calls_under_them_are_sampled_but_other_spans_follow_
     assert sorted(s.name for s in exporter.get_finished_spans()) == ["chat gpt-4o", "llm_otel.task review"]
 
 
-def test_children_of_a_sampled_genai_span_follow_the_parent_based_delegate(never_sampled: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+def test_children_of_a_sampled_genai_span_follow_the_parent_based_delegate(never_sampled: Sampled) -> None:
     provider, exporter = never_sampled
     tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("chat m", attributes={semconv.GEN_AI_OPERATION_NAME: "chat"}):

@@ -59,7 +59,7 @@ def collector(workdir: Path, *, metrics_addr: str | None = None, task_grace_s: f
     config = workdir / "collector.yaml"
     config.write_text(
         f"otlp_http: {http}\notlp_grpc: {grpc}\nmetrics: {metrics}\nledger: {ledger_url}\n"
-        f"task_grace_seconds: {task_grace_s}\ntask_idle_timeout_seconds: 5\n"
+        f"grace_period_s: {task_grace_s}\nidle_timeout_s: 5\ntick_s: 0.1\n"
     )
     log = (workdir / "collector.log").open("wb")
     proc = subprocess.Popen(

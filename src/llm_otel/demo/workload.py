@@ -8,6 +8,7 @@ its peers, and the same summarization task run with and without prompt caching.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -153,11 +154,11 @@ def run(c: Clients, *, seed: int = 7, rounds: int = 1) -> dict[str, int]:
         for i in range(10):
             failures = 3 if i % 4 == 0 else 0
             task("sql-agent", "data", lambda: sql_agent(c, rng, turns=rng.randint(3, 6)))
-            task("ticket-triage", "support", lambda: ticket_triage(c, rng, failures=failures))
+            task("ticket-triage", "support", functools.partial(ticket_triage, c, rng, failures))
             task("policy-review", "secops", lambda: policy_review(c, rng))
         for i in range(6):
             cached = i % 2 == 0
-            task("doc-qa", "research", lambda: doc_summary(c, rng, cached=cached))
+            task("doc-qa", "research", functools.partial(doc_summary, c, rng, cached))
         # The runaway: the same agent stuck in a loop, re-sending an ever larger context.
         task("sql-agent", "data", lambda: sql_agent(c, rng, turns=24, tool_output_chars=2400))
     # Calls outside any task: the unattributed share.

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
+
+UTC = timezone.utc
 
 TOKEN_ARGS = (
     ("input_tokens", "--input-tokens", "input tokens, INCLUSIVE of cache reads and writes"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,8 @@ from llm_otel.pricing.data import PriceData, bundled
 from llm_otel.pricing.providers import billing_provider
 from llm_otel.pricing.rates import RateCache, Rates
 from llm_otel.pricing.usage import IterationUsage, Usage
+
+UTC = timezone.utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -294,8 +296,12 @@ class Pricer:
                 flags=("no_usage",),
                 estimated=bool(usage and usage.estimated),
             )
-        if not provider:
+        if not provider or not isinstance(provider, str):
             return self._unpriced(provider, model, "no provider: set gen_ai.provider.name", flags, usage)
+        if not isinstance(model, str):
+            model = None
+        if not isinstance(request_model, str):
+            request_model = None
         try:
             when = at if (at.__class__ is datetime and at.tzinfo is not None) else _to_datetime(at)
         except (TypeError, ValueError, OverflowError, OSError) as exc:

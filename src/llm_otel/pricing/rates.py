@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,8 @@ from llm_otel.pricing.cost import (
 )
 from llm_otel.pricing.data import PriceData
 from llm_otel.pricing.providers import billing_provider, default_cache_ttl, price_context
+
+UTC = timezone.utc
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

@@ -41,9 +41,7 @@ def to_ns(t: datetime | int) -> int:
     """A time argument (aware datetime, or ns since the epoch) as ns since the epoch."""
     if isinstance(t, datetime):
         if t.tzinfo is None:
-            raise ValueError(
-                f"naive datetime {t.isoformat()}: give a timezone (e.g. datetime.now(timezone.utc))"
-            )
+            raise ValueError(f"naive datetime {t.isoformat()}: give a timezone (e.g. datetime.now(timezone.utc))")
         return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
     return int(t)
 
@@ -85,9 +83,7 @@ class Ledger:
                         )
                         time.sleep(random.uniform(0, 0.005 * 2**attempt))
                         continue
-                    raise LedgerError(
-                        f"ledger ({self.backend}) write failed: {type(exc).__name__}: {exc}"
-                    ) from exc
+                    raise LedgerError(f"ledger ({self.backend}) write failed: {type(exc).__name__}: {exc}") from exc
             raise AssertionError("unreachable")
 
     def _reconnect(self) -> None:
@@ -136,9 +132,7 @@ class Ledger:
         now = time.time_ns()
         return self._run(lambda cur: tasks.upsert_task_span(cur, self.dialect, span, now))
 
-    def finalize_task(
-        self, task_id: str, *, status: str | None = None, now_ns: int | None = None
-    ) -> TaskRow | None:
+    def finalize_task(self, task_id: str, *, status: str | None = None, now_ns: int | None = None) -> TaskRow | None:
         """Mark a task final. Returns the row to exactly one caller across replicas (observe it once);
         None if it was already final or is unknown. ``status`` fills in a task that has no span."""
         at = now_ns if now_ns is not None else time.time_ns()
@@ -153,9 +147,7 @@ class Ledger:
         economics: TaskEconomics | None = None,
     ) -> tuple[str, ...]:
         """Store anomaly flags / context economics on a task; returns the kinds newly flagged."""
-        return self._run(
-            lambda cur: tasks.set_task_analysis(cur, self.dialect, task_id, anomalies, detail, economics)
-        )
+        return self._run(lambda cur: tasks.set_task_analysis(cur, self.dialect, task_id, anomalies, detail, economics))
 
     def save_baselines(self, baselines: Mapping[str, Sequence[float]]) -> None:
         """Persist anomaly baselines (key, e.g. task type -> rolling window of samples, oldest first)."""

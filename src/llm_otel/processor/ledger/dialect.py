@@ -42,6 +42,7 @@ class Dialect(ABC):
     dec_type: str
     float_type: str
     for_update: str
+    enc_is_identity = False  # the driver takes Decimal as is (skip per-value encoding)
 
     def ddl(self, stmt: str) -> str:
         return stmt.format(dec=self.dec_type, float=self.float_type)
@@ -83,14 +84,33 @@ class Dialect(ABC):
     @abstractmethod
     def table_exists(self, cur: Cursor, name: str) -> bool: ...
 
-    def many_returning(self, cur: Cursor, query: str, rows: Sequence[Sequence[Any]]) -> list[Row | None]:
-        """Run ``query`` once per row, in order; return each run's first RETURNING row (or None)."""
-        out: list[Row | None] = []
-        q = self.sql(query)
+    def upsert_rows(self, cur: Cursor, head: str, tail: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        """Run ``{head} VALUES (?, ...) {tail}`` for every row, rows in the given order (that is the
+        lock order); returns every RETURNING row, in no promised order (map them by key).
+
+        This version runs one statement per row; PostgreSQL overrides it with multi-row VALUES.
+        """
+        if not rows:
+            return []
+        q = self.sql(f"{head} VALUES ({', '.join('?' * len(rows[0]))}) {tail}")
+        out: list[Row] = []
         for r in rows:
             cur.execute(q, r)
-            out.append(cur.fetchone())
+            out.extend(cur.fetchall())
         return out
+
+    def insert_new(
+        self, cur: Cursor, insert_head: str, keys: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+    ) -> list[bool]:
+        """Insert call rows unless their (trace id, span id) exists; True per row inserted.
+
+        ``ON CONFLICT DO NOTHING``: the conflict check and the insert are one statement, so this
+        is correct under concurrent writers (a concurrent insert of the same key waits for the
+        other transaction, then counts as a conflict).
+        """
+        tail = "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
+        inserted = {(r["trace_id"], r["span_id"]) for r in self.upsert_rows(cur, insert_head, tail, rows)}
+        return [k in inserted for k in keys]
 
     def many(self, cur: Cursor, query: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

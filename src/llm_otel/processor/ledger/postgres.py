@@ -24,6 +24,7 @@ from llm_otel.processor.ledger.dialect import Cursor, Dialect, LedgerError, Row,
 
 # Any fixed key works; it only has to be the same for every llm-otel process.
 _MIGRATION_LOCK_KEY = 0x6C6C6D6F74656C  # "llmotel"
+_MAX_PARAMS = 30_000
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -32,6 +33,7 @@ class PostgresDialect(Dialect):
     dec_type = "NUMERIC"
     float_type = "DOUBLE PRECISION"
     for_update = " FOR UPDATE"
+    enc_is_identity = True
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -100,14 +102,21 @@ class PostgresDialect(Dialect):
         row = cur.fetchone()
         return bool(row and row["x"])
 
-    def many_returning(self, cur: Cursor, query: str, rows: Sequence[Sequence[Any]]) -> list[Row | None]:
-        """One pipelined round trip for the whole batch, results in order."""
+    def upsert_rows(self, cur: Cursor, head: str, tail: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        """Multi-row VALUES, chunked under PostgreSQL's 65,535 parameters per statement.
+
+        One round trip per chunk instead of one per row; PostgreSQL processes VALUES rows in
+        order, so the lock order stays the caller's sorted order.
+        """
         if not rows:
             return []
-        cur.executemany(self.sql(query), rows, returning=True)
-        out: list[Row | None] = []
-        while True:
-            out.append(cur.fetchone())
-            if not cur.nextset():
-                break
+        width = len(rows[0])
+        per = max(1, _MAX_PARAMS // width)
+        one = "(" + ", ".join(["%s"] * width) + ")"
+        out: list[Row] = []
+        for k in range(0, len(rows), per):
+            chunk = rows[k : k + per]
+            cur.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}", [x for r in chunk for x in r])
+            if cur.description is not None:
+                out.extend(cur.fetchall())
         return out

@@ -86,8 +86,7 @@ def tasks_page(
             until_ns if until_ns is not None else 2**63 - 1,
         )
         where.append(
-            "((start_ns >= ? AND start_ns < ?) OR "
-            "(start_ns IS NULL AND first_call_ns >= ? AND first_call_ns < ?))"
+            "((start_ns >= ? AND start_ns < ?) OR (start_ns IS NULL AND first_call_ns >= ? AND first_call_ns < ?))"
         )
         params += [lo, hi, lo, hi]
     if finalized is not None:

@@ -232,9 +232,7 @@ def migrate(cur: Cursor, dialect: Dialect, target: int = CURRENT_VERSION) -> int
             for stmt in m.statements:
                 cur.execute(dialect.ddl(stmt))
             cur.execute(
-                dialect.sql(
-                    "INSERT INTO ledger_schema_version (version, description, applied_ns) VALUES (?, ?, ?)"
-                ),
+                dialect.sql("INSERT INTO ledger_schema_version (version, description, applied_ns) VALUES (?, ?, ?)"),
                 (m.version, m.description, time.time_ns()),
             )
     return before

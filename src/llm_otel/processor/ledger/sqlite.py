@@ -9,7 +9,7 @@ in WAL mode, but the last commits can be lost if the machine loses power.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect
 
 BUSY_TIMEOUT_S = 30.0
+_CHUNK = 400  # keys per existence query (2 parameters each; SQLite allows 32766)
 
 
 def _dec_add(a: str | None, b: str | None) -> str | None:
@@ -72,9 +73,7 @@ class SQLiteDialect(Dialect):
         return Decimal(value)
 
     def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         conn.row_factory = _dict_row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -96,6 +95,28 @@ class SQLiteDialect(Dialect):
             cur.execute("COMMIT")
         finally:
             cur.close()
+
+    def insert_new(
+        self, cur: Cursor, insert_head: str, keys: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+    ) -> list[bool]:
+        """Check which keys exist, then executemany the rest (~2x fewer round trips than one by one).
+
+        Race-free only because this transaction holds SQLite's write lock (BEGIN IMMEDIATE).
+        """
+        existing: set[tuple[str, str]] = set()
+        for k in range(0, len(keys), _CHUNK):
+            chunk = keys[k : k + _CHUNK]
+            cur.execute(
+                "SELECT trace_id, span_id FROM ledger_calls WHERE (trace_id, span_id) IN "
+                f"(VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                [x for key in chunk for x in key],
+            )
+            existing.update((r["trace_id"], r["span_id"]) for r in cur.fetchall())
+        fresh = [key not in existing for key in keys]
+        if rows:
+            values = ", ".join("?" * len(rows[0]))
+            cur.executemany(f"{insert_head} VALUES ({values})", [r for r, f in zip(rows, fresh, strict=True) if f])
+        return fresh
 
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)

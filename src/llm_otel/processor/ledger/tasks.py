@@ -107,9 +107,7 @@ def set_task_analysis(
         sets.update({k: v for k, v in asdict(economics).items() if v is not None})
     if sets:
         assignments = ", ".join(f"{k} = ?" for k in sets)
-        cur.execute(
-            d.sql(f"UPDATE ledger_tasks SET {assignments} WHERE task_id = ?"), (*sets.values(), task_id)
-        )
+        cur.execute(d.sql(f"UPDATE ledger_tasks SET {assignments} WHERE task_id = ?"), (*sets.values(), task_id))
     if new:
         labels = (row["team"], row["task_type"])
         apply_totals(cur, d, {(semconv.METRIC_TASK_ANOMALIES, (*labels, k)): Decimal(1) for k in new})

@@ -29,16 +29,12 @@ from llm_otel.processor.ledger.rows import (
     encode_call,
 )
 
-_INSERT_CALL = (
-    f"INSERT INTO ledger_calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))}) "
-    "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id"
-)
+_INSERT_CALL = f"INSERT INTO ledger_calls ({', '.join(CALL_COLUMNS)})"
+_CLAIM_HEAD = "INSERT INTO ledger_responses (provider, response_id, trace_id, span_id, richness, start_ns)"
 # The no-op DO UPDATE locks an existing arbiter row and returns it: one statement for "claim or read".
-_CLAIM_RESPONSE = (
-    "INSERT INTO ledger_responses (provider, response_id, trace_id, span_id, richness, start_ns) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, response_id) "
-    "DO UPDATE SET provider = excluded.provider "
-    "RETURNING trace_id, span_id, richness"
+_CLAIM_TAIL = (
+    "ON CONFLICT (provider, response_id) DO UPDATE SET provider = excluded.provider "
+    "RETURNING provider, response_id, trace_id, span_id, richness"
 )
 _MOVE_RESPONSE = (
     "UPDATE ledger_responses SET trace_id = ?, span_id = ?, richness = ?, start_ns = ? "
@@ -48,7 +44,7 @@ _UNCOUNT = "UPDATE ledger_calls SET counted = FALSE, superseded_by = ? WHERE tra
 _MARK_LATE = "UPDATE ledger_calls SET late = TRUE WHERE trace_id = ? AND span_id = ?"
 
 
-def _task_upsert_sql(d: Dialect) -> str:
+def _task_upsert_sql(d: Dialect) -> tuple[str, str]:
     cols = (
         "task_id",
         "task_type",
@@ -70,15 +66,11 @@ def _task_upsert_sql(d: Dialect) -> str:
         "last_seen_ns = excluded.last_seen_ns",
     ]
     for c in TASK_SUMS:
-        expr = (
-            d.add(f"ledger_tasks.{c}", f"excluded.{c}")
-            if c in TASK_DEC
-            else f"ledger_tasks.{c} + excluded.{c}"
-        )
+        expr = d.add(f"ledger_tasks.{c}", f"excluded.{c}") if c in TASK_DEC else f"ledger_tasks.{c} + excluded.{c}"
         sets.append(f"{c} = {expr}")
     return (
-        f"INSERT INTO ledger_tasks ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-        f"ON CONFLICT (task_id) DO UPDATE SET {', '.join(sets)} RETURNING task_id, finalized"
+        f"INSERT INTO ledger_tasks ({', '.join(cols)})",
+        f"ON CONFLICT (task_id) DO UPDATE SET {', '.join(sets)} RETURNING task_id, finalized",
     )
 
 
@@ -142,10 +134,15 @@ def record_calls(
 
     # Phase 1: call rows. A conflict means this span was recorded before: nothing more to do.
     order = [first_of[k] for k in sorted(first_of)]
-    inserted = d.many_returning(cur, _INSERT_CALL, [encode_call(values[i], d) for i in order])
+    inserted = d.insert_new(
+        cur,
+        _INSERT_CALL,
+        [(values[i]["trace_id"], values[i]["span_id"]) for i in order],
+        [encode_call(values[i], d) for i in order],
+    )
     fresh = []
-    for i, res in zip(order, inserted, strict=True):
-        if res is None:
+    for i, ok in zip(order, inserted, strict=True):
+        if not ok:
             status[i] = "duplicate_span"
         else:
             fresh.append(i)
@@ -166,17 +163,19 @@ def record_calls(
             if better(rank(j), rank(b)):
                 b = j
         best.append(b)
-    claims = d.many_returning(
+    claimed = d.upsert_rows(
         cur,
-        _CLAIM_RESPONSE,
+        _CLAIM_HEAD,
+        _CLAIM_TAIL,
         [
             (*k, values[b]["trace_id"], values[b]["span_id"], values[b]["richness"], values[b]["start_ns"])
             for k, b in zip(keys, best, strict=True)
         ],
     )
+    claims = {(r["provider"], r["response_id"]): r for r in claimed}
     losers: list[tuple[str, str, str]] = []
-    for k, b, row in zip(keys, best, claims, strict=True):
-        assert row is not None
+    for k, b in zip(keys, best, strict=True):
+        row = claims[k]
         holder = (row["trace_id"], row["span_id"])
         winner = (values[b]["trace_id"], values[b]["span_id"])
         if holder != winner:
@@ -262,17 +261,13 @@ def _apply_tasks(
     rows = []
     for tid in ids:
         t = tasks[tid]
-        sums = [
-            d.enc(t.sums[c]) if c in TASK_DEC else t.sums[c] for c in TASK_SUMS
-        ]
-        rows.append(
-            (tid, t.meta["task_type"], t.meta["team"], t.meta["trace_id"], *sums, t.first, t.last, now_ns)
-        )
-    results = d.many_returning(cur, _task_upsert_sql(d), rows)
+        sums = [d.enc(t.sums[c]) if c in TASK_DEC else t.sums[c] for c in TASK_SUMS]
+        rows.append((tid, t.meta["task_type"], t.meta["team"], t.meta["trace_id"], *sums, t.first, t.last, now_ns))
+    final = {r["task_id"] for r in d.upsert_rows(cur, *_task_upsert_sql(d), rows) if r["finalized"]}
     late: set[int] = set()
     late_counts = []
-    for tid, res in zip(ids, results, strict=True):
-        if res is not None and res["finalized"] and tasks[tid].positive:
+    for tid in ids:
+        if tid in final and tasks[tid].positive:
             late.update(tasks[tid].positive)
             late_counts.append((len(tasks[tid].positive), tid))
     d.many(cur, "UPDATE ledger_tasks SET late_spans = late_spans + ? WHERE task_id = ?", late_counts)

@@ -41,6 +41,7 @@ FOREIGN_MODULES: tuple[str, ...] = (
 _PREFIXES = tuple(m + "." for m in FOREIGN_MODULES)
 _MAX_FRAMES = 12
 _OWN_PREFIX = "llm_otel."
+_USAGE_PREFIX = "gen_ai.usage."
 
 
 def foreign_caller() -> str | None:
@@ -87,10 +88,18 @@ class ForeignCall:
         self._set_own(attributes)
 
     def _set_own(self, attributes: dict[str, Any]) -> None:
+        """Ours (``llm_otel.*``) always; ``gen_ai.usage.*`` only where the span has none yet (theirs win)."""
         span = self.span
         if span is None or not span.is_recording():
             return
-        span.set_attributes({k: v for k, v in attributes.items() if k.startswith(_OWN_PREFIX)})
+        present = getattr(span, "attributes", None) or {}
+        span.set_attributes(
+            {
+                k: v
+                for k, v in attributes.items()
+                if k.startswith(_OWN_PREFIX) or (k.startswith(_USAGE_PREFIX) and k not in present)
+            }
+        )
 
     def finish(
         self,

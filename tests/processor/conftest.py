@@ -1,0 +1,42 @@
+"""Fixtures of the processor tests: running collectors, PostgreSQL schemas."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from collector_proc import Collector  # noqa: E402
+
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def collectors(tmp_path: Path) -> Iterator[list[Collector]]:
+    """Collectors started by the test; all are killed at teardown."""
+    started: list[Collector] = []
+    yield started
+    for c in started:
+        c.stop()
+
+
+@pytest.fixture
+def pg_ledger_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test (dropped after), as a ledger URL."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        conn = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3)
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN} ({exc}); start it (CI: .ci/run does) to run this test")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{PG_DSN}?schema={schema}"
+    finally:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        conn.close()
