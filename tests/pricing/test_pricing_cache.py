@@ -101,7 +101,7 @@ import llm_otel.pricing.usage
 assert "genai_prices" not in sys.modules, "importing Usage loaded genai-prices"
 from datetime import datetime, timezone
 from llm_otel.pricing import Usage, price
-c = price(Usage(input_tokens=10, output_tokens=10), provider="openai", model="gpt-4o", at=datetime.now(UTC))
+c = price(Usage(input_tokens=10, output_tokens=10), provider="openai", model="gpt-4o", at=datetime.now(timezone.utc))
 print(c.total)
 """
 
@@ -110,3 +110,10 @@ def test_pricing_never_touches_the_network_and_usage_imports_stay_light():
     proc = subprocess.run([sys.executable, "-c", NO_NETWORK], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert Decimal(proc.stdout.strip()) == Decimal("0.000125")
+
+
+def test_a_relative_data_file_is_found_next_to_the_price_book(tmp_path):
+    from llm_otel.pricing import load_pricebook
+
+    (tmp_path / "book.yaml").write_text("data:\n  file: prices.json\n")
+    assert load_pricebook(tmp_path / "book.yaml").data_file == str(tmp_path / "prices.json")

@@ -139,3 +139,36 @@ def test_per_bucket_multipliers_apply_exactly_to_their_buckets(p, m_in, m_out):
     for b in cost.buckets:
         expected = {"input": m_in, "output": m_out}.get(b.bucket, Decimal(1))
         assert b.amount == b.list_amount * expected
+
+
+GP_CONTEXT = {
+    None: None,
+    "flex": {"service_tier": "flex"},
+    "priority": {"service_tier": "priority"},
+    "batch": {"processing": "batch"},
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(parts(), st.sampled_from([m for m in MODELS if m[0] in ("openai", "anthropic")]), st.sampled_from(TIERS))
+def test_list_prices_equal_genai_prices_calc_price_for_any_consistent_usage(p, m, tier):
+    import genai_prices
+
+    cost = cost_of(p, m, tier)
+    if not cost.priced:
+        return
+    uncached, read, w5, w1, out = p
+    theirs = genai_prices.calc_price(
+        genai_prices.Usage(
+            input_tokens=uncached + read + w5 + w1,
+            cache_read_tokens=read,
+            cache_write_tokens=w5 + w1,
+            cache_write_1h_tokens=w1,
+            output_tokens=out,
+        ),
+        m[1],
+        provider_id=m[0],
+        genai_request_timestamp=AT,
+        price_context=GP_CONTEXT[tier],
+    )
+    assert cost.total == theirs.total_price

@@ -370,3 +370,15 @@ def test_absurd_token_counts_and_missing_names_never_raise():
     assert price(Usage(input_tokens=1), provider=None, model="gpt-4o", at=AT).source == "unpriced"  # type: ignore[arg-type]
     assert price(Usage(input_tokens=1), provider="openai", model=None, at=AT).source == "unpriced"
     assert price(Usage(input_tokens=1), provider="openai", model=42, at=AT).source == "unpriced"  # type: ignore[arg-type]
+
+
+def test_a_model_that_prices_reasoning_apart_bills_it_once_at_its_own_rate():
+    cost = price(
+        Usage(input_tokens=1000, output_tokens=3000, reasoning_tokens=2000),
+        provider="perplexity",
+        model="sonar-deep-research",
+        at=AT,
+    )
+    rows = [(b.bucket, b.quantity, b.unit_price_per_mtok) for b in cost.buckets]
+    assert rows == [("input", 1000, Decimal("2")), ("output", 1000, Decimal("8")), ("output", 2000, Decimal("3"))]
+    assert sum(b.quantity for b in cost.buckets if b.bucket == "output") == 3000

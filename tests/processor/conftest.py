@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,17 +26,24 @@ def collectors(tmp_path: Path) -> Iterator[list[Collector]]:
 
 
 @pytest.fixture
-def pg_ledger_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema for one test (dropped after), as a ledger URL."""
+def pg_schemas() -> Iterator[Callable[[], str]]:
+    """Makes fresh PostgreSQL schemas (unique per test, dropped after); each call returns a ledger URL."""
     psycopg = pytest.importorskip("psycopg")
     try:
         conn = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3)
     except Exception as exc:
         pytest.skip(f"PostgreSQL not reachable at {PG_DSN} ({exc}); start it (CI: .ci/run does) to run this test")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn.execute(f"CREATE SCHEMA {schema}")
+    made: list[str] = []
+
+    def make() -> str:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        conn.execute(f"CREATE SCHEMA {schema}")
+        made.append(schema)
+        return f"{PG_DSN}?schema={schema}"
+
     try:
-        yield f"{PG_DSN}?schema={schema}"
+        yield make
     finally:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        for schema in made:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
         conn.close()

@@ -45,7 +45,8 @@ from replay import corpus  # noqa: E402  (only is_async: the exchanges come from
 from replay.server import ReplayServer  # noqa: E402
 
 PACKAGES = {
-    "otel_openai_v2": ("opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai"),
+    "otel_genai_openai": ("opentelemetry-instrumentation-genai-openai", "opentelemetry-util-genai"),
+    "otel_genai_anthropic": ("opentelemetry-instrumentation-genai-anthropic", "opentelemetry-util-genai"),
     "openllmetry_openai": ("opentelemetry-instrumentation-openai", "opentelemetry-semantic-conventions-ai"),
     "openllmetry_anthropic": ("opentelemetry-instrumentation-anthropic", "opentelemetry-semantic-conventions-ai"),
     "openinference_openai": ("openinference-instrumentation-openai", "openinference-semantic-conventions"),
@@ -59,10 +60,14 @@ PACKAGES = {
 
 def instrument(name: str, provider: TracerProvider) -> None:
     """Turns on instrumentation ``name`` with ``provider`` (never the global one)."""
-    if name == "otel_openai_v2":
-        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+    if name == "otel_genai_openai":
+        from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
 
         OpenAIInstrumentor().instrument(tracer_provider=provider)
+    elif name == "otel_genai_anthropic":
+        from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor as GenAIAnthropic
+
+        GenAIAnthropic().instrument(tracer_provider=provider)
     elif name == "openllmetry_openai":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as LLMetryOpenAI
 

@@ -101,12 +101,12 @@ def cache_hit_rate_chart(data: dict[str, float]) -> str:
 
 def render_html(report: dict[str, Any]) -> str:
     keys = report["by"] or ["group"]
-    head = "".join(f"<th>{escape(k)}</th>" for k in keys) + "".join(f"<th>{escape(n)}</th>" for n, _ in COLUMNS)
+    head = "".join(f'<th class="k">{escape(k)}</th>' for k in keys) + "".join(f"<th>{escape(n)}</th>" for n, _ in COLUMNS)
     rows = []
     for g in report["groups"]:
-        cells = [escape(str(v)) for v in (g["key"].values() or ["all"])]
-        cells += [escape(str(fn(g))) for _, fn in COLUMNS]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        cells = "".join(f'<td class="k">{escape(str(v))}</td>' for v in (g["key"].values() or ["all"]))
+        cells += "".join(f"<td>{escape(str(fn(g)))}</td>" for _, fn in COLUMNS)
+        rows.append(f"<tr>{cells}</tr>")
     mtd = report["month_to_date"]
     s = report["series"]
     return f"""<!doctype html>
@@ -115,7 +115,7 @@ def render_html(report: dict[str, Any]) -> str:
 body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
 th, td {{ padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
+th.k, td.k {{ text-align: left; }}
 figure.chart {{ margin: 24px 0; }} figcaption {{ font-weight: 600; margin-bottom: 6px; }}
 </style></head><body>
 <h1>llm-otel showback</h1>

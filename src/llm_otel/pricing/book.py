@@ -197,7 +197,10 @@ def parse_pricebook(text: str, file: str = "<string>", *, digest: str | None = N
     if "data" in top:
         data = r.mapping(top["data"], "data", ("file", "url"))
         if "file" in data:
-            book.data_file = r.string(data["file"], "data.file")
+            data_file = Path(r.string(data["file"], "data.file")).expanduser()
+            if not data_file.is_absolute() and not file.startswith("<"):
+                data_file = Path(file).parent / data_file  # relative to the price book's directory
+            book.data_file = str(data_file)
         if "url" in data:
             book.data_url = r.url(data["url"], "data.url")
     for i, node in enumerate(r.sequence(top.get("models"), "models")):

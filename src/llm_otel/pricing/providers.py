@@ -34,14 +34,15 @@ BILLING_PROVIDER: Final[dict[str, str]] = {
     "perplexity": "perplexity",
 }
 
-# TTL a cache write is billed at when the provider reports no split (Anthropic: 5 minutes;
-# OpenAI's in-memory retention is billed like the shortest TTL too).
+# TTL a cache write is billed at when the provider reports no split. Anthropic's default is
+# 5 minutes, on its own API and on Bedrock and Vertex; OpenAI's in-memory retention is the
+# shortest TTL too (its writes are billed as input unless a price book says otherwise).
 DEFAULT_CACHE_TTL: Final[dict[str, str]] = {
     "anthropic": "5m",
     "openai": "5m",
     "azure": "5m",
     "aws": "5m",
-    "google": "1h",
+    "google": "5m",
 }
 FALLBACK_CACHE_TTL: Final = "5m"
 

@@ -219,6 +219,8 @@ def resolve(q: Query, at: datetime, data: PriceData, book: PriceBook | None) -> 
         flags.append(f"committed:{committed.name}")
         if committed.marginal_prices:
             marg, _ = _bucket_prices({k: committed.marginal_prices.get(k) for k in raw}, zero_missing=True)
+            if BUCKET_REASONING in list_rates:
+                marg.setdefault(BUCKET_REASONING, marg[BUCKET_OUTPUT])
             eff_rates = marg
         else:
             eff_rates = {b: _scale(p, committed.marginal_multiplier) for b, p in list_rates.items()}
