@@ -184,7 +184,8 @@ def spend_overview() -> dashboard.Dashboard:
             ts(
                 "Month to date vs budget (recorded)",
                 "team_task_type:llm_cost_usd:month_to_date (summed from hourly increases since the 1st, UTC) "
-                "against the monthly budget: what the month-end overrun alert extrapolates." + NEEDS_RULES,
+                "against the monthly budget: what the month-end overrun alert extrapolates. Needs 1h history (the "
+                "sums start at the top of an hour)." + NEEDS_RULES,
                 [
                     prom(f"team_task_type:llm_cost_usd:month_to_date{{{TASK}}}", "spent {{team}}/{{task_type}}"),
                     prom(f"team_task_type:llm_budget_usd:max{{{TASK}}}", "budget {{team}}/{{task_type}}"),
@@ -202,6 +203,28 @@ def spend_overview() -> dashboard.Dashboard:
                     prom(f"sum(increase({spend}[1h] offset 7d))", "same hour last week"),
                 ],
                 unit=USD,
+                w=12,
+            )
+        )
+        .with_panel(
+            ts(
+                "Spend z-score against the 7-day baseline",
+                "How many standard deviations the last hour's spend sits above the trailing 7-day hourly mean "
+                "(team_task_type:llm_cost_usd:rate1h:zscore); the spend-anomaly alert fires above 3 for 30 minutes "
+                "when the hour's spend exceeds 5 USD." + NEEDS_7D + NEEDS_RULES,
+                [prom(f"team_task_type:llm_cost_usd:rate1h:zscore{{{TASK}}}", "{{team}}/{{task_type}}")],
+                w=12,
+            )
+        )
+        .with_panel(
+            ts(
+                "Budget burn rate, 1h and 6h windows (recorded)",
+                "The recorded burn rates the budget alerts read: 1h (fast burn pages above 14.4) and 6h (slow burn "
+                "warns above 6)." + NEEDS_RULES,
+                [
+                    prom(f"team_task_type:llm_budget_burn:ratio_rate1h{{{TASK}}}", "1h {{team}}/{{task_type}}"),
+                    prom(f"team_task_type:llm_budget_burn:ratio_rate6h{{{TASK}}}", "6h {{team}}/{{task_type}}"),
+                ],
                 w=12,
             )
         )

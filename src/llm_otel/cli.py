@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="showback from the ledger: spend and cost per task by team, task type...")
     finops_cli.add_report_arguments(report)
     report.set_defaults(handler=finops_cli.run_report)
+    export = sub.add_parser("export", help="export the ledger for FinOps tools (FOCUS)")
+    finops_cli.add_export_arguments(export)
     return parser
 
 

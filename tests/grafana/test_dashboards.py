@@ -110,7 +110,7 @@ def test_every_prometheus_target_uses_the_datasource_variable() -> None:
     for name, board in BOARDS.items():
         for panel in panels(board):
             for target in panel["targets"]:
-                ds = target.get("datasource") or panel.get("datasource")
+                ds = target.get("datasource") or panel["datasource"]
                 if ds["type"] == "prometheus":
                     assert ds["uid"] == "${datasource}", f"{name} / {panel['title']}"
 
@@ -234,7 +234,8 @@ def test_the_ledger_table_query_runs_on_a_real_postgresql_ledger() -> None:
             conn.execute(f'SET search_path TO "{schema}"')
             for task_id, team, cost in (("t-cheap", "search", "0.01"), ("t-dear", "search", "3.5"), ("t-x", None, "1")):
                 conn.execute(
-                    "INSERT INTO ledger_tasks (task_id, team, task_type, status, first_call_ns, last_seen_ns, calls, cost)"
+                    "INSERT INTO ledger_tasks"
+                    " (task_id, team, task_type, status, first_call_ns, last_seen_ns, calls, cost)"
                     " VALUES (%s, %s, 'rag', 'ok', 1000, 1000, 2, %s)",
                     (task_id, team, cost),
                 )

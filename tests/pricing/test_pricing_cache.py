@@ -117,3 +117,14 @@ def test_a_relative_data_file_is_found_next_to_the_price_book(tmp_path):
 
     (tmp_path / "book.yaml").write_text("data:\n  file: prices.json\n")
     assert load_pricebook(tmp_path / "book.yaml").data_file == str(tmp_path / "prices.json")
+
+
+def test_the_fast_cost_constructor_builds_the_same_objects_as_the_dataclass():
+    from decimal import Decimal as D
+
+    from llm_otel.pricing._construct import fast_constructor
+    from llm_otel.pricing.cost import BucketCost, Cost
+
+    row = fast_constructor(BucketCost)("input", 3, D(1), D(2), D(3), D(4), "m", ">200k")
+    assert row == BucketCost("input", 3, D(1), D(2), D(3), D(4), "m", ">200k")
+    assert fast_constructor(Cost)(D(1), D(2), "list") == Cost(D(1), D(2), "list")  # later fields: their defaults

@@ -92,10 +92,8 @@ ANTHROPIC_ALL = (
 # anthropic SDK's own spans on, as users have them: that run gives the anthropic_native spans too.
 RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "llm_otel": ("llm_otel", OPENAI_ALL + ANTHROPIC_ALL),
-    "otel_openai_v2": (
-        "opentelemetry.instrumentation.openai_v2",
-        (OA_CHAT, OA_CHAT_STREAM, OA_CHAT_ASYNC, OA_CHAT_CACHE_READ, OA_EMBEDDINGS),
-    ),
+    "otel_genai_openai": ("opentelemetry.instrumentation.genai.openai", OPENAI_ALL),
+    "otel_genai_anthropic": ("opentelemetry.instrumentation.genai.anthropic", ANTHROPIC_ALL),
     "openllmetry_openai": ("opentelemetry.instrumentation.openai", OPENAI_ALL),
     "openllmetry_anthropic": ("opentelemetry.instrumentation.anthropic", ANTHROPIC_ALL),
     "openinference_openai": ("openinference.instrumentation.openai", OPENAI_ALL),

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,9 +31,9 @@ def promtool() -> str:
     return path
 
 
-def alerts() -> list[dict]:
+def alerts() -> list[dict[str, Any]]:
     """Every alerting rule of every rule file."""
-    found = []
+    found: list[dict[str, Any]] = []
     for path in RULE_FILES:
         for group in yaml.safe_load(path.read_text())["groups"]:
             found.extend(rule for rule in group["rules"] if "alert" in rule)

@@ -62,3 +62,38 @@ def run_report(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    focus = kinds.add_parser("focus", help="FOCUS 1.3 cost-and-usage rows (CSV or Parquet)")
+    focus.add_argument("--ledger", required=True, help="ledger URL: sqlite:///PATH or postgresql://...")
+    focus.add_argument("--since", type=_when, help="start (inclusive, UTC); default: start of this month")
+    focus.add_argument("--until", type=_when, help="end (exclusive, UTC); default: now")
+    focus.add_argument("--granularity", choices=("day", "hour"), default="day")
+    focus.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    focus.add_argument("--billing-account", help="BillingAccountId to write (default: llm-otel:<provider>)")
+    focus.add_argument("--out", required=True, help="file to write")
+    focus.set_defaults(handler=run_export_focus)
+
+
+def run_export_focus(args: argparse.Namespace) -> int:
+    from llm_otel.finops.focus import build_rows, write_csv, write_parquet
+    from llm_otel.processor.ledger import open_ledger
+
+    now = datetime.now(timezone.utc)
+    until = args.until or now
+    since = args.since or until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    with open_ledger(args.ledger) as ledger:
+        export = build_rows(ledger.iter_calls(since, until), granularity=args.granularity,
+                            billing_account=args.billing_account)
+    try:
+        (write_parquet if args.format == "parquet" else write_csv)(export.rows, args.out)
+    except RuntimeError as exc:
+        print(f"llm-otel export focus: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(export.rows)} FOCUS rows from {export.calls} calls written to {args.out}", file=sys.stderr)
+    if export.unpriced_calls:
+        print(f"warning: {export.unpriced_calls} unpriced calls ({export.unpriced_tokens} tokens) have no unit "
+              "price and are not in the export; see `llm-otel report`", file=sys.stderr)
+    return 0

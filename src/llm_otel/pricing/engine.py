@@ -8,11 +8,10 @@ Hot path (every span in the processor, every call in the SDK). Guarded by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields
 from datetime import date, datetime, timezone
-from decimal import Decimal
 from typing import Any
 
+from llm_otel.pricing._construct import fast_constructor
 from llm_otel.pricing.book import PriceBook
 from llm_otel.pricing.cost import (
     BUCKET_CACHE_READ,
@@ -27,122 +26,18 @@ from llm_otel.pricing.cost import (
     Cost,
 )
 from llm_otel.pricing.data import PriceData, bundled
+from llm_otel.pricing.normalize import normalize, reported
 from llm_otel.pricing.providers import billing_provider
 from llm_otel.pricing.rates import RateCache, Rates
-from llm_otel.pricing.usage import IterationUsage, Usage
+from llm_otel.pricing.usage import Usage
 
 UTC = timezone.utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _fast_constructor(cls: type) -> Any:
-    """A positional constructor for a frozen slots dataclass that sets slots through their descriptors.
-
-    Same object, same field order as ``cls(...)``, ~4x cheaper: a frozen dataclass's ``__init__``
-    goes through ``object.__setattr__`` per field, which dominates the hot path (benchmarks/pricing.py).
-    """
-    names = [f.name for f in dataclass_fields(cls)]
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    body = []
-    for i, name in enumerate(names):
-        env[f"_s{i}"] = getattr(cls, name).__set__
-        body.append(f"    _s{i}(o, a{i})")
-    args = ", ".join(f"a{i}" for i in range(len(names)))
-    src = f"def make({args}):\n    o = _new(_cls)\n" + "\n".join(body) + "\n    return o\n"
-    exec(src, env)
-    return env["make"]
-
-
-_bucket_cost = _fast_constructor(BucketCost)
-_cost = _fast_constructor(Cost)
-_COUNT_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_30m_tokens",
-    "cache_write_12h_tokens",
-    "reasoning_tokens",
-)
-
-
-def _count(value: Any, name: str, flags: list[str]) -> int:
-    """A count as a non-negative int; None is 0; anything odd is clamped and flagged."""
-    if value is None:
-        return 0
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        n = int(value) if type(value) is int else int(Decimal(str(value)))
-    except Exception:
-        flags.append(f"invalid_count:{name}")
-        return 0
-    if n < 0:
-        flags.append(f"negative_count_clamped:{name}")
-        return 0
-    return n
-
-
-def normalize(usage: Usage | IterationUsage, flags: list[str]) -> list[int]:
-    """Counts in ``_COUNT_FIELDS`` order as prices need them: non-negative, input inclusive of cache,
-    output inclusive of reasoning, cache write total >= its TTL split. Never raises: repairs are
-    recorded in ``flags``."""
-    v: list[Any]
-    if isinstance(usage, Usage):
-        v = [
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_read_tokens,
-            usage.cache_write_tokens,
-            usage.cache_write_5m_tokens,
-            usage.cache_write_1h_tokens,
-            usage.cache_write_30m_tokens,
-            usage.cache_write_12h_tokens,
-            usage.reasoning_tokens,
-        ]
-    else:
-        v = [
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_read_tokens,
-            usage.cache_write_tokens,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ]
-    cw_reported = v[3] is not None
-    for i in range(9):
-        x = v[i]
-        if x is None:
-            v[i] = 0
-        elif x.__class__ is not int or x < 0:
-            v[i] = _count(x, _COUNT_FIELDS[i], flags)
-    counts: list[int] = v
-    inp, out, cr, cw, w5, w1, w30, w12, reasoning = counts
-    split = w5 + w1 + w30 + w12
-    if split > cw:
-        if cw_reported:
-            flags.append("cache_write_split_exceeds_total")
-        v[3] = cw = split
-    if cr + cw > inp:
-        # Anthropic-style instrumentations report input without cache tokens: make it inclusive.
-        flags.append("input_exclusive_of_cache")
-        v[0] = inp + cr + cw
-    if reasoning > out:
-        flags.append("output_exclusive_of_reasoning")
-        v[1] = out + reasoning
-    return counts
-
-
-def _reported(usage: Any) -> bool:
-    if not isinstance(usage, Usage):
-        return False
-    return any(getattr(usage, f) is not None for f in _COUNT_FIELDS) or bool(usage.iterations)
+_bucket_cost = fast_constructor(BucketCost)
+_cost = fast_constructor(Cost)
 
 
 class _Acc:
@@ -280,7 +175,7 @@ class Pricer:
         request_model: str | None,
     ) -> Cost:
         flags: list[str] = []
-        if not ((usage.__class__ is Usage and usage.input_tokens is not None) or _reported(usage)):
+        if not ((usage.__class__ is Usage and usage.input_tokens is not None) or reported(usage)):
             if not isinstance(usage, Usage) and usage is not None:
                 return self._unpriced(
                     provider, model, f"usage must be a Usage, got {type(usage).__name__}", flags, usage
@@ -307,9 +202,14 @@ class Pricer:
         except (TypeError, ValueError, OverflowError, OSError) as exc:
             return self._unpriced(provider, model, f"invalid call time {at!r}: {exc}", flags, usage)
         day = (when - _EPOCH).days
-        rates = None
+        rates: Rates | None = None
         if model:
-            rates = self.cache.get((provider, model, service_tier, processing, region), when, day)
+            # Hot path: a cached day-keyed Rates is one dict lookup (RateCache.get handles misses).
+            hit = self.cache._by_day.get((provider, model, service_tier, processing, region, day))
+            if isinstance(hit, Rates):
+                rates = hit
+            else:
+                rates = self.cache.get((provider, model, service_tier, processing, region), when, day)
         if (rates is None or rates.unpriced_reason) and request_model and request_model != model:
             alt = self.cache.get((provider, request_model, service_tier, processing, region), when, day)
             if not alt.unpriced_reason:
@@ -396,7 +296,7 @@ def price(
     with ``unpriced_reason``, never a silent $0.
     """
     try:
-        pricer = pricer_for(book)
+        pricer = _DEFAULT if book is None and _DEFAULT is not None else pricer_for(book)
     except Exception as exc:
         return Cost(
             ZERO,

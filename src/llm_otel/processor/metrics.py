@@ -253,6 +253,11 @@ class ProcessorMetrics:
             registry=r,
         )
         ProcessCollector(registry=r)
+        # Children that exist from the start, so rate() sees 0 before the first event, not "no data".
+        for key in ("span", "response"):
+            self.spans_duplicate.labels(key)
+        for transport in ("grpc", "http"):
+            self.spans_received.labels(transport)
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The /metrics body: OpenMetrics (with exemplars) when the scraper accepts it, else text 0.0.4."""

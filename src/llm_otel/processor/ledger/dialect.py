@@ -84,11 +84,14 @@ class Dialect(ABC):
     @abstractmethod
     def table_exists(self, cur: Cursor, name: str) -> bool: ...
 
-    def upsert_rows(self, cur: Cursor, head: str, tail: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+    def upsert_rows(
+        self, cur: Cursor, head: str, tail: str, rows: Sequence[Sequence[Any]], types: Sequence[str]
+    ) -> list[Row]:
         """Run ``{head} VALUES (?, ...) {tail}`` for every row, rows in the given order (that is the
         lock order); returns every RETURNING row, in no promised order (map them by key).
 
-        This version runs one statement per row; PostgreSQL overrides it with multi-row VALUES.
+        ``types`` are the PostgreSQL column types (``text``, ``bigint``, ``numeric``, ``boolean``).
+        This version runs one statement per row; PostgreSQL overrides it with one ``unnest``.
         """
         if not rows:
             return []
@@ -100,7 +103,12 @@ class Dialect(ABC):
         return out
 
     def insert_new(
-        self, cur: Cursor, insert_head: str, keys: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+        self,
+        cur: Cursor,
+        insert_head: str,
+        keys: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        types: Sequence[str],
     ) -> list[bool]:
         """Insert call rows unless their (trace id, span id) exists; True per row inserted.
 
@@ -109,7 +117,7 @@ class Dialect(ABC):
         other transaction, then counts as a conflict).
         """
         tail = "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
-        inserted = {(r["trace_id"], r["span_id"]) for r in self.upsert_rows(cur, insert_head, tail, rows)}
+        inserted = {(r["trace_id"], r["span_id"]) for r in self.upsert_rows(cur, insert_head, tail, rows, types)}
         return [k in inserted for k in keys]
 
     def many(self, cur: Cursor, query: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -24,7 +24,6 @@ from llm_otel.processor.ledger.dialect import Cursor, Dialect, LedgerError, Row,
 
 # Any fixed key works; it only has to be the same for every llm-otel process.
 _MIGRATION_LOCK_KEY = 0x6C6C6D6F74656C  # "llmotel"
-_MAX_PARAMS = 30_000
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -102,21 +101,22 @@ class PostgresDialect(Dialect):
         row = cur.fetchone()
         return bool(row and row["x"])
 
-    def upsert_rows(self, cur: Cursor, head: str, tail: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
-        """Multi-row VALUES, chunked under PostgreSQL's 65,535 parameters per statement.
+    def upsert_rows(
+        self, cur: Cursor, head: str, tail: str, rows: Sequence[Sequence[Any]], types: Sequence[str]
+    ) -> list[Row]:
+        """All rows in one statement: one array parameter per column, ``unnest`` back to rows.
 
-        One round trip per chunk instead of one per row; PostgreSQL processes VALUES rows in
-        order, so the lock order stays the caller's sorted order.
+        Hot path: one round trip and ~no per-row driver work, where executemany costs a
+        statement per row and multi-row VALUES makes psycopg parse tens of thousands of
+        placeholders. ``ORDER BY ord`` keeps the caller's (sorted) row order = lock order.
         """
         if not rows:
             return []
-        width = len(rows[0])
-        per = max(1, _MAX_PARAMS // width)
-        one = "(" + ", ".join(["%s"] * width) + ")"
-        out: list[Row] = []
-        for k in range(0, len(rows), per):
-            chunk = rows[k : k + per]
-            cur.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}", [x for r in chunk for x in r])
-            if cur.description is not None:
-                out.extend(cur.fetchall())
-        return out
+        names = [f"c{i}" for i in range(len(types))]
+        arrays = ", ".join(f"%b::{t}[]" for t in types)
+        query = (
+            f"{head} SELECT {', '.join(names)} FROM unnest({arrays}) WITH ORDINALITY "
+            f"AS u({', '.join(names)}, ord) ORDER BY ord {tail}"
+        )
+        cur.execute(query, [list(col) for col in zip(*rows, strict=True)])
+        return cur.fetchall() if cur.description is not None else []

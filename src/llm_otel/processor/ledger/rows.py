@@ -176,6 +176,16 @@ def call_values(pc: PricedCall, recorded_ns: int) -> dict[str, Any]:
     }
 
 
+CALL_INT = frozenset(
+    c
+    for c in CALL_COLUMNS
+    if c.startswith("tokens_") or c.endswith("_ns") or c in ("richness", "tools_count", "tools_bytes", "messages_count")
+)
+#: PostgreSQL type of each ledger_calls column, in CALL_COLUMNS order (pinned against the schema by a test).
+CALL_PG_TYPES = tuple(
+    "numeric" if c in CALL_DEC else "boolean" if c in CALL_BOOL else "bigint" if c in CALL_INT else "text"
+    for c in CALL_COLUMNS
+)
 _CALL_DEC_INDEX = tuple(i for i, c in enumerate(CALL_COLUMNS) if c in CALL_DEC)
 
 

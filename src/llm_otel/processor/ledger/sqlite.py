@@ -97,7 +97,12 @@ class SQLiteDialect(Dialect):
             cur.close()
 
     def insert_new(
-        self, cur: Cursor, insert_head: str, keys: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+        self,
+        cur: Cursor,
+        insert_head: str,
+        keys: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        types: Sequence[str],
     ) -> list[bool]:
         """Check which keys exist, then executemany the rest (~2x fewer round trips than one by one).
 

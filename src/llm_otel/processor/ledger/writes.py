@@ -20,6 +20,7 @@ from llm_otel.processor.ledger.rows import (
     CALL_BOOL,
     CALL_COLUMNS,
     CALL_DEC,
+    CALL_PG_TYPES,
     TASK_DEC,
     TASK_SUMS,
     add_into,
@@ -42,6 +43,18 @@ _MOVE_RESPONSE = (
 )
 _UNCOUNT = "UPDATE ledger_calls SET counted = FALSE, superseded_by = ? WHERE trace_id = ? AND span_id = ?"
 _MARK_LATE = "UPDATE ledger_calls SET late = TRUE WHERE trace_id = ? AND span_id = ?"
+
+
+_TASK_TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    *("numeric" if c in TASK_DEC else "bigint" for c in TASK_SUMS),
+    "bigint",
+    "bigint",
+    "bigint",
+)
 
 
 def _task_upsert_sql(d: Dialect) -> tuple[str, str]:
@@ -139,6 +152,7 @@ def record_calls(
         _INSERT_CALL,
         [(values[i]["trace_id"], values[i]["span_id"]) for i in order],
         [encode_call(values[i], d) for i in order],
+        CALL_PG_TYPES,
     )
     fresh = []
     for i, ok in zip(order, inserted, strict=True):
@@ -171,6 +185,7 @@ def record_calls(
             (*k, values[b]["trace_id"], values[b]["span_id"], values[b]["richness"], values[b]["start_ns"])
             for k, b in zip(keys, best, strict=True)
         ],
+        ("text", "text", "text", "text", "bigint", "bigint"),
     )
     claims = {(r["provider"], r["response_id"]): r for r in claimed}
     losers: list[tuple[str, str, str]] = []
@@ -263,7 +278,7 @@ def _apply_tasks(
         t = tasks[tid]
         sums = [d.enc(t.sums[c]) if c in TASK_DEC else t.sums[c] for c in TASK_SUMS]
         rows.append((tid, t.meta["task_type"], t.meta["team"], t.meta["trace_id"], *sums, t.first, t.last, now_ns))
-    final = {r["task_id"] for r in d.upsert_rows(cur, *_task_upsert_sql(d), rows) if r["finalized"]}
+    final = {r["task_id"] for r in d.upsert_rows(cur, *_task_upsert_sql(d), rows, _TASK_TYPES) if r["finalized"]}
     late: set[int] = set()
     late_counts = []
     for tid in ids:

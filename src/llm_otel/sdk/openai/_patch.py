@@ -21,11 +21,12 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span
 
+from llm_otel import semconv
 from llm_otel.errors import BudgetExceeded
 from llm_otel.sdk import context
 from llm_otel.sdk.call import LLMCall, start_call
+from llm_otel.sdk.openai._coexist import AdoptedSpan, foreign_span, inside_late_span_wrapper
 from llm_otel.sdk.openai._raw import observe_raw
 from llm_otel.sdk.openai._request import RequestPlan, plan_request
 from llm_otel.sdk.openai._response import outcome_for
@@ -33,15 +34,6 @@ from llm_otel.sdk.openai._state import StreamState
 from llm_otel.sdk.openai._streams import trace_stream
 
 log = logging.getLogger("llm_otel")
-
-# Other instrumentations that put a usage-bearing span around the same call (their wrapper
-# is on the resource method, outside ours). See the package docstring for the policy.
-FOREIGN_SCOPES: tuple[str, ...] = (
-    "opentelemetry.instrumentation.openai",  # OpenLLMetry (opentelemetry-instrumentation-openai), also _v2
-    "opentelemetry.instrumentation.genai",  # util-genai based official instrumentations
-    "opentelemetry.util.genai",
-    "openinference.instrumentation.openai",
-)
 
 try:
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
@@ -57,46 +49,22 @@ def _suppressed() -> bool:
         return False
 
 
-class _AdoptedSpan:
-    """Another instrumentation's span for this call: we add our attributes, its owner ends it."""
-
-    __slots__ = ("_span",)
-
-    def __init__(self, span: Span) -> None:
-        self._span = span
-
-    def set_attributes(self, attributes: Any) -> None:
-        self._span.set_attributes(attributes)
-
-    def set_status(self, *args: Any, **kwargs: Any) -> None:
-        self._span.set_status(*args, **kwargs)
-
-    def end(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def foreign_span() -> Span | None:
-    """The current span if it is another GenAI instrumentation's span of this very call."""
-    span = trace.get_current_span()
-    if not span.is_recording():
-        return None
-    scope = getattr(span, "instrumentation_scope", None)
-    name = getattr(scope, "name", None) or ""
-    return span if name.startswith(FOREIGN_SCOPES) else None
-
-
 def _start(plan: RequestPlan) -> LLMCall | None:
     """Our call span, or the adopted foreign span. Never raises."""
     try:
         span = foreign_span()
         if span is not None:
             attrs = plan.attributes
-            attrs["gen_ai.operation.name"] = plan.operation
-            attrs["gen_ai.provider.name"] = plan.provider
+            attrs[semconv.GEN_AI_OPERATION_NAME] = plan.operation
+            attrs[semconv.GEN_AI_PROVIDER_NAME] = plan.provider
             if plan.model:
-                attrs["gen_ai.request.model"] = plan.model
-            span.set_attributes(attrs)
-            return LLMCall(_AdoptedSpan(span), plan.provider, plan.model)  # type: ignore[arg-type]
+                attrs[semconv.GEN_AI_REQUEST_MODEL] = plan.model
+            adopted = AdoptedSpan(span)
+            adopted.set_attributes(attrs)
+            return LLMCall(adopted, plan.provider, plan.model)  # type: ignore[arg-type]
+        if inside_late_span_wrapper():
+            # Its usage span comes after we return: no span of ours, the task still counts the call.
+            return LLMCall(trace.INVALID_SPAN, plan.provider, plan.model)
         return start_call(plan.operation, plan.provider, plan.model, plan.attributes)
     except Exception:
         log.debug("llm-otel could not start an openai call span", exc_info=True)

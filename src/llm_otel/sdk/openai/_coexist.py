@@ -1,0 +1,142 @@
+"""Living alongside other OpenAI instrumentations: exactly one usage-bearing span per call.
+
+Two shapes of other instrumentation wrap the resource methods (``Completions.create``
+...), outside llm-otel's wrapper on ``client.request``:
+
+- Span around the call (official ``opentelemetry-instrumentation-genai-openai``,
+  OpenLLMetry's chat/completions/embeddings wrappers, OpenInference): their span is
+  the current span when our wrapper runs. We ADOPT it: our request attributes go on
+  it at once, our usage and response attributes when the call finishes, and the
+  owner's later writes to those keys are dropped, so for every key both write, ours
+  (exact, per ``../shared/corpus/README.md``) is the final value. Its owner ends it.
+- Span started after the call returns (OpenLLMetry's Responses API wrapper): there is
+  nothing to adopt while we run, and a span of ours would be a second usage-bearing
+  span. We detect that wrapper on the call stack and start no span; the call still
+  counts in the task's totals and budget. Its span carries OpenLLMetry's dialect.
+
+Everything here runs under the wrapper's guard and never raises into the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import weakref
+from types import FrameType
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+log = logging.getLogger("llm_otel")
+
+# Instrumentation scopes whose current span is a usage-bearing span of this very call.
+FOREIGN_SCOPES: tuple[str, ...] = (
+    "opentelemetry.instrumentation.genai.openai",  # official (opentelemetry-instrumentation-genai-openai)
+    "opentelemetry.instrumentation.openai_v2",  # official, older name
+    "opentelemetry.instrumentation.openai",  # OpenLLMetry (opentelemetry-instrumentation-openai), v0/v1
+    "opentelemetry.util.genai",  # util-genai TelemetryHandler spans
+    "openinference.instrumentation.openai",
+)
+
+# Wrappers that start their span after the wrapped call returned: (module, function names).
+_LATE_SPAN_WRAPPERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "opentelemetry.instrumentation.openai.v1.responses_wrappers",
+        ("responses_get_or_create_wrapper", "async_responses_get_or_create_wrapper"),
+    ),
+)
+_MAX_FRAMES = 40
+
+
+class AdoptedSpan:
+    """Another instrumentation's span of this call, seen through ``LLMCall``: its owner ends it.
+
+    Keys we set are ours from then on: the owner's later writes to them are dropped
+    (``set_attribute(s)`` on that span instance are filtered), so our exact values
+    stand whatever order the two instrumentations write in. Keys only the owner
+    writes (its own dialect) are left alone.
+    """
+
+    __slots__ = ("__weakref__", "_attributes", "_span")
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+        self._attributes: dict[str, Any] = {}
+        _filter_owner_writes(span, weakref.ref(self))
+
+    def set_attributes(self, attributes: Any) -> None:
+        self._attributes.update(attributes)
+        type(self._span).set_attributes(self._span, attributes)
+
+    def set_status(self, *args: Any, **kwargs: Any) -> None:
+        self._span.set_status(*args, **kwargs)
+
+    def end(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the owner ends it
+
+    def owns(self, key: str) -> bool:
+        return key in self._attributes
+
+
+def _filter_owner_writes(span: Any, adopted: weakref.ref[AdoptedSpan]) -> None:
+    cls = type(span)
+
+    def set_attributes(attributes: Any) -> None:
+        target = adopted()
+        if target is not None and attributes:
+            try:
+                attributes = {k: v for k, v in attributes.items() if not target.owns(k)}
+            except Exception:
+                log.debug("llm-otel could not filter an adopted span's attributes", exc_info=True)
+        cls.set_attributes(span, attributes)
+
+    def set_attribute(key: str, value: Any) -> None:
+        target = adopted()
+        if target is not None and target.owns(key):
+            return
+        cls.set_attribute(span, key, value)
+
+    def end(*args: Any, **kwargs: Any) -> None:
+        for name in ("set_attributes", "set_attribute", "end"):  # back to the class: no cycle left
+            with contextlib.suppress(Exception):
+                delattr(span, name)
+        cls.end(span, *args, **kwargs)
+
+    try:
+        span.set_attributes = set_attributes
+        span.set_attribute = set_attribute
+        span.end = end
+    except Exception:
+        log.debug("llm-otel could not hook an adopted span", exc_info=True)
+
+
+def foreign_span() -> Span | None:
+    """The current span, if it is another GenAI instrumentation's span of this very call."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return None
+    scope = getattr(span, "instrumentation_scope", None)
+    name = getattr(scope, "name", None) or ""
+    return span if name.startswith(FOREIGN_SCOPES) else None
+
+
+def inside_late_span_wrapper() -> bool:
+    """True when a wrapper that starts its usage span after the call returns is on the call stack.
+
+    Costs nothing unless such an instrumentation is imported (``sys.modules``; we never import it).
+    """
+    modules = [(name, functions) for name, functions in _LATE_SPAN_WRAPPERS if name in sys.modules]
+    if not modules:
+        return False
+    frame: FrameType | None = sys._getframe(1)
+    depth = 0
+    while frame is not None and depth < _MAX_FRAMES:
+        module = frame.f_globals.get("__name__")
+        for name, functions in modules:
+            if module == name and frame.f_code.co_name in functions:
+                return True
+        frame = frame.f_back
+        depth += 1
+    return False

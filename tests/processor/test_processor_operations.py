@@ -1,0 +1,144 @@
+"""Operations: SIGTERM drains, forwarding adds costs, budgets and exemplars on /metrics, config, logs."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from collector_proc import Collector, sample_values
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from workload import export_all, generate
+
+from llm_otel import semconv
+from llm_otel.processor.config import ConfigError, load_config
+from llm_otel.processor.ledger import open_ledger
+
+
+def test_sigterm_drains_in_flight_exports_and_exits_cleanly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/l.db"
+    c = Collector(url, log_path=tmp_path / "c.log").start()
+    spans, truth = generate(100, 3, seed=3)
+    done: list[int] = []
+
+    def send() -> None:
+        exporter = HttpExporter(endpoint=c.http_endpoint, timeout=10)
+        for i in range(0, len(spans), 25):
+            if exporter.export(spans[i : i + 25]).name == "SUCCESS":
+                done.append(i)
+
+    t = threading.Thread(target=send)
+    t.start()
+    while len(done) < 3:
+        pass
+    assert c.terminate() == 0
+    t.join(60)
+    acked = sum(len(spans[i : i + 25]) for i in done)
+    with open_ledger(url) as ledger:
+        ledgered_calls = sum(ledger.totals().get(semconv.METRIC_CALLS, {}).values())
+    # Every acknowledged call span is durable (task spans count no calls, so compare the call spans only).
+    acked_calls = sum(
+        1 for i in done for s in spans[i : i + 25] if (s.attributes or {}).get(semconv.GEN_AI_OPERATION_NAME)
+    )
+    assert ledgered_calls >= acked_calls > 0
+    assert acked <= len(spans)
+    log = (tmp_path / "c.log").read_text()
+    assert '"msg":"stopped"' in log
+
+
+class _Sink(http.server.BaseHTTPRequestHandler):
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:
+        n = int(self.headers["Content-Length"])
+        _Sink.bodies.append(self.rfile.read(n))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def sink() -> Iterator[str]:
+    _Sink.bodies = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_forwarded_spans_carry_their_cost(tmp_path: Path, sink: str) -> None:
+    c = Collector(f"sqlite:///{tmp_path}/l.db", "--forward", sink, log_path=tmp_path / "c.log").start()
+    try:
+        spans, truth = generate(5, 2, seed=9)
+        export_all(HttpExporter(endpoint=c.http_endpoint), spans)
+        import time
+
+        deadline = time.monotonic() + 10
+        while sum(len(b) for b in _Sink.bodies) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        costs = []
+        for body in _Sink.bodies:
+            req = ExportTraceServiceRequest.FromString(body)
+            for rs in req.resource_spans:
+                for ss in rs.scope_spans:
+                    for span in ss.spans:
+                        attrs = {kv.key: kv.value for kv in span.attributes}
+                        costs.append(attrs[semconv.COST_USD].double_value)
+                        assert attrs[semconv.COST_SOURCE].string_value == "list"
+        assert len(costs) == truth.calls
+        assert sum(costs) == pytest.approx(float(truth.cost), rel=1e-9)
+    finally:
+        c.stop()
+
+
+def test_metrics_expose_budgets_from_the_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("budgets:\n  - {team: secops, task_type: policy-review, usd: 500}\n")
+    c = Collector(f"sqlite:///{tmp_path}/l.db", "--config", str(cfg), log_path=tmp_path / "c.log").start()
+    try:
+        budgets = sample_values(c.scrape_text(), "llm_budget_usd")
+        assert budgets == [({"team": "secops", "task_type": "policy-review"}, 500.0)]
+        assert "# EOF" in c.scrape_text()  # OpenMetrics when asked for it
+        assert "# EOF" not in c.scrape_text(openmetrics=False)  # classic text format otherwise
+    finally:
+        c.stop()
+
+
+def test_flags_override_the_config_file_which_overrides_defaults(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("otlp-http: 127.0.0.1:5000\nledger: sqlite:///a.db\ngrace_period_s: 3\n")
+    cfg = load_config(f, {"ledger": "sqlite:///b.db", "otlp_grpc": None})
+    assert (cfg.otlp_http, cfg.ledger, cfg.grace_period_s, cfg.otlp_grpc) == (
+        "127.0.0.1:5000", "sqlite:///b.db", 3.0, "127.0.0.1:4317",
+    )  # fmt: skip
+
+
+def test_defaults_bind_loopback_only() -> None:
+    cfg = load_config(None)
+    assert all(a.startswith("127.0.0.1:") for a in (cfg.otlp_grpc, cfg.otlp_http, cfg.metrics))  # type: ignore[union-attr]
+
+
+def test_an_unknown_config_key_names_the_known_ones(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("ledgr: sqlite:///x.db\n")
+    with pytest.raises(ConfigError, match="unknown setting 'ledgr'.*ledger"):
+        load_config(f)
+
+
+def test_logs_are_json_lines_without_prompt_content(tmp_path: Path) -> None:
+    c = Collector(f"sqlite:///{tmp_path}/l.db", log_path=tmp_path / "c.log").start()
+    try:
+        spans, _ = generate(3, 2, seed=4)
+        export_all(HttpExporter(endpoint=c.http_endpoint), spans)
+    finally:
+        c.terminate()
+    lines = (tmp_path / "c.log").read_text().splitlines()
+    assert lines and all(json.loads(line)["level"] for line in lines)
+    assert "gen_ai.input.messages" not in "".join(lines)

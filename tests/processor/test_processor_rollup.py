@@ -1,0 +1,133 @@
+"""Task rollup: when a task is final, late spans, unattributed calls, restart reload."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from spans_pb import call_span
+
+from llm_otel.processor.ledger import open_ledger
+from llm_otel.processor.metrics import ProcessorMetrics
+from llm_otel.processor.pipeline import Pipeline
+from llm_otel.processor.record import TaskSpanRecord
+from llm_otel.processor.rollup import INCOMPLETE, Rollup
+from llm_otel.processor.server import make_pricer
+from llm_otel.processor.dialects import normalize
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[Pipeline, Rollup, Clock, ProcessorMetrics, Any]]:
+    ledger = open_ledger(f"sqlite:///{tmp_path}/l.db")
+    metrics = ProcessorMetrics()
+    clock = Clock()
+    rollup = Rollup(ledger, metrics, grace_period_s=5, idle_timeout_s=60, clock=clock)
+    pipe = Pipeline(ledger, metrics, rollup, price=make_pricer(None), tick_s=3600)
+    pipe.start()
+    yield pipe, rollup, clock, metrics, ledger
+    pipe.close()
+    ledger.close()
+
+
+def record(span: Span) -> Any:
+    return normalize(span, {}, "llm_otel")
+
+
+def task_span(task_id: str, status: str = "ok") -> TaskSpanRecord:
+    return TaskSpanRecord(trace_id="ab" * 16, span_id="cd" * 8, task_id=task_id, task_type="fuzz", team="secops",
+                          status=status, start_ns=1, end_ns=2)  # fmt: skip
+
+
+def write(pipe: Pipeline, calls: list[Any], tasks: list[TaskSpanRecord] = ()) -> None:  # type: ignore[assignment]
+    pipe.submit(calls, list(tasks)).result(10)
+
+
+def task_count(metrics: ProcessorMetrics) -> float:
+    return sum(
+        s.value for m in metrics.business.collect() for s in m.samples if s.name == "llm_task_cost_usd_count"
+    )
+
+
+def test_a_task_is_final_only_after_its_span_and_the_grace_period(setup: Any) -> None:
+    pipe, rollup, clock, metrics, _ = setup
+    write(pipe, [record(call_span(task_id="t1"))], [task_span("t1")])
+    assert rollup.tick() == 0
+    clock.now += 5.1
+    assert rollup.tick() == 1
+    assert task_count(metrics) == 1
+
+
+def test_a_task_without_a_span_is_final_after_the_idle_timeout_as_incomplete(setup: Any) -> None:
+    pipe, rollup, clock, metrics, ledger = setup
+    write(pipe, [record(call_span(task_id="t2"))])
+    clock.now += 30
+    assert rollup.tick() == 0
+    # The ledger's last_seen is wall-clock: make the row old enough to be idle.
+    ledger._run(lambda cur: cur.execute("UPDATE ledger_tasks SET last_seen_ns = 0 WHERE task_id = 't2'"))
+    clock.now += 31
+    assert rollup.tick() == 1
+    assert ledger.get_task("t2").status == INCOMPLETE
+
+
+def test_a_call_arriving_after_its_task_is_final_updates_the_ledger_and_counts_as_late(setup: Any) -> None:
+    pipe, rollup, clock, metrics, ledger = setup
+    write(pipe, [record(call_span(task_id="t3"))], [task_span("t3")])
+    clock.now += 6
+    rollup.tick()
+    write(pipe, [record(call_span(task_id="t3"))])
+    row = ledger.get_task("t3")
+    assert row.calls == 2 and row.late_spans == 1
+    assert metrics.spans_late._value.get() == 1
+    assert "t3" not in rollup.open  # a late call does not reopen the task
+
+
+def test_calls_without_a_task_are_priced_and_counted_but_open_no_task(setup: Any) -> None:
+    pipe, rollup, _, metrics, _ = setup
+    write(pipe, [record(call_span(task_id=None, team=None))])
+    assert metrics.business.value("llm_calls", team="unattributed", task_type="unattributed") == 1
+    assert metrics.business.value("llm_cost_usd", team="unattributed") > 0
+    assert rollup.open == {}
+
+
+def test_after_a_restart_open_tasks_are_reloaded_from_the_ledger(setup: Any) -> None:
+    pipe, _, clock, _, ledger = setup
+    write(pipe, [record(call_span(task_id="t4"))], [task_span("t4")])
+    fresh = Rollup(ledger, ProcessorMetrics(), grace_period_s=5, idle_timeout_s=60, clock=clock)
+    assert fresh.reload(ledger.open_tasks()) == 1
+    clock.now += 6
+    assert fresh.tick() == 1
+
+
+def test_counters_resume_from_the_ledger_totals(setup: Any) -> None:
+    pipe, _, _, metrics, ledger = setup
+    write(pipe, [record(call_span(task_id="t5")) for _ in range(3)])
+    again = ProcessorMetrics()
+    again.business.resume(ledger.totals())
+    assert again.business.value("llm_calls") == metrics.business.value("llm_calls") == 3
+    assert again.business.value("llm_cost_usd") == metrics.business.value("llm_cost_usd")
+
+
+def test_memory_per_open_task_is_under_one_kilobyte(setup: Any) -> None:
+    import tracemalloc
+
+    _, rollup, _, _, _ = setup
+    ids = [f"task-{i:012d}-{'x' * 24}" for i in range(20_000)]  # ids exist before: they come with the span
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for tid in ids:
+        rollup.call_seen(tid)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert grown / len(ids) < 1024
