@@ -4,7 +4,6 @@ import random
 from pathlib import Path
 
 from analysis.support import call, sqlite_ledger, write
-
 from llm_otel.processor.analysis.anomalies import (
     CONTEXT_BLOWUP,
     RETRY_LOOP,

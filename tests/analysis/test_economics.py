@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.support import call, sqlite_ledger, write
-
 from llm_otel.processor.analysis.economics import TOOL_BYTES_PER_TOKEN, task_economics
 
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from finops.month import Truth, write_month
 
+from finops.month import Truth, write_month
 from llm_otel.finops.focus import COLUMNS, build_rows
 from llm_otel.processor.ledger import open_ledger
 

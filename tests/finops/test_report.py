@@ -9,8 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from finops.month import MONTH_START, Truth, write_month
 
+from finops.month import MONTH_START, Truth, write_month
 from llm_otel.finops.report import build_report
 
 UNTIL = datetime(2026, 11, 1, tzinfo=timezone.utc)

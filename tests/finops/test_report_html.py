@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from finops.month import MONTH_START, write_month
 
+from finops.month import MONTH_START, write_month
 from llm_otel.finops.html import render_html
 from llm_otel.finops.report import build_report
 

@@ -101,7 +101,8 @@ def cache_hit_rate_chart(data: dict[str, float]) -> str:
 
 def render_html(report: dict[str, Any]) -> str:
     keys = report["by"] or ["group"]
-    head = "".join(f'<th class="k">{escape(k)}</th>' for k in keys) + "".join(f"<th>{escape(n)}</th>" for n, _ in COLUMNS)
+    head = "".join(f'<th class="k">{escape(k)}</th>' for k in keys)
+    head += "".join(f"<th>{escape(n)}</th>" for n, _ in COLUMNS)
     rows = []
     for g in report["groups"]:
         cells = "".join(f'<td class="k">{escape(str(v))}</td>' for v in (g["key"].values() or ["all"]))
