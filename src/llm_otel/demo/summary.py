@@ -51,6 +51,15 @@ def print_summary(ledger_url: str, *, out: TextIO = sys.stdout, metrics_url: str
         w(f"\nTotal spend {usd(total)} over {everything.calls} calls; cache-hit rate "
           f"{everything.cache_hit_rate:.1%}, caching saved {usd(everything.cache_savings)}; "
           f"unattributed share {everything.unattributed_share:.1%}; unpriced calls {everything.unpriced_calls}\n")
+    w("\nCost per task by prompt template and version (doc-qa: the same task with and without caching)\n")
+    per_prompt: dict[tuple[str, str], tuple[Decimal, set[str]]] = {}
+    for c in calls:
+        if c.prompt_template and c.task_id:
+            spent, ids = per_prompt.get((c.prompt_template, c.prompt_version or "-"), (Decimal(0), set()))
+            ids.add(c.task_id)
+            per_prompt[(c.prompt_template, c.prompt_version or "-")] = (spent + c.cost_total, ids)
+    for (template, version), (spent, ids) in sorted(per_prompt.items()):
+        w(f"  {template:<16}{version:<10}{len(ids):>4} tasks  {usd(spent / len(ids)):>10} per task\n")
     flagged = [t for t in tasks if t.anomaly_runaway or t.anomaly_retry_loop or t.anomaly_context_blowup]
     w(f"\nAnomalies found: {len(flagged)}\n")
     for t in sorted(flagged, key=lambda t: t.cost, reverse=True):

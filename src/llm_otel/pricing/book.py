@@ -125,6 +125,9 @@ class Committed:
     marginal_multiplier: Decimal
     marginal_prices: dict[str, Decimal]
     line: int
+    # Tokens (inclusive input + output) per minute the commitment can serve, when the book states it;
+    # finops measures utilization and idle cost against it (docs/finops.md).
+    capacity_tokens_per_minute: Decimal | None = None
 
 
 @dataclass(eq=False)

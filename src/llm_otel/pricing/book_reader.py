@@ -259,6 +259,7 @@ class Reader:
             "fee_per_hour",
             "marginal_multiplier",
             "marginal_prices",
+            "capacity_tokens_per_minute",
             "note",
         )
         m = self.mapping(node, key, allowed, required=("name", "match", "fee_per_hour"))
@@ -274,6 +275,9 @@ class Reader:
             else Decimal(0),
             self.rate_map(m["marginal_prices"], f"{key}.marginal_prices", RATE_KEYS) if "marginal_prices" in m else {},
             _line(node),
+            self.number(m["capacity_tokens_per_minute"], f"{key}.capacity_tokens_per_minute", positive=True)
+            if "capacity_tokens_per_minute" in m
+            else None,
         )
 
 

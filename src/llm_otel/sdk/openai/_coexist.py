@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import weakref
 from types import FrameType
 from typing import Any
 
@@ -59,12 +58,12 @@ class AdoptedSpan:
     writes (its own dialect) are left alone.
     """
 
-    __slots__ = ("__weakref__", "_attributes", "_span")
+    __slots__ = ("_attributes", "_span")
 
     def __init__(self, span: Span) -> None:
         self._span = span
         self._attributes: dict[str, Any] = {}
-        _filter_owner_writes(span, weakref.ref(self))
+        _filter_owner_writes(span, self._attributes)
 
     def set_attributes(self, attributes: Any) -> None:
         self._attributes.update(attributes)
@@ -76,25 +75,22 @@ class AdoptedSpan:
     def end(self, *args: Any, **kwargs: Any) -> None:
         return None  # the owner ends it
 
-    def owns(self, key: str) -> bool:
-        return key in self._attributes
 
 
-def _filter_owner_writes(span: Any, adopted: weakref.ref[AdoptedSpan]) -> None:
+def _filter_owner_writes(span: Any, owned: dict[str, Any]) -> None:
+    """Drops the owner's writes to keys in ``owned`` (outlives our call: the owner may write later)."""
     cls = type(span)
 
     def set_attributes(attributes: Any) -> None:
-        target = adopted()
-        if target is not None and attributes:
+        if owned and attributes:
             try:
-                attributes = {k: v for k, v in attributes.items() if not target.owns(k)}
+                attributes = {k: v for k, v in attributes.items() if k not in owned}
             except Exception:
                 log.debug("llm-otel could not filter an adopted span's attributes", exc_info=True)
         cls.set_attributes(span, attributes)
 
     def set_attribute(key: str, value: Any) -> None:
-        target = adopted()
-        if target is not None and target.owns(key):
+        if key in owned:
             return
         cls.set_attribute(span, key, value)
 
