@@ -60,6 +60,12 @@ def collector(workdir: Path, *, metrics_addr: str | None = None, task_grace_s: f
     config.write_text(
         f"otlp_http: {http}\notlp_grpc: {grpc}\nmetrics: {metrics}\nledger: {ledger_url}\n"
         f"grace_period_s: {task_grace_s}\nidle_timeout_s: 5\ntick_s: 0.1\n"
+        # Monthly budgets, so the budget panels and burn-rate rules have something to compare with.
+        "budgets:\n"
+        "  - {team: data, task_type: sql-agent, usd: 50}\n"
+        "  - {team: support, task_type: ticket-triage, usd: 20}\n"
+        "  - {team: secops, task_type: policy-review, usd: 10}\n"
+        "  - {team: research, task_type: doc-qa, usd: 30}\n"
     )
     log = (workdir / "collector.log").open("wb")
     proc = subprocess.Popen(
