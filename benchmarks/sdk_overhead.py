@@ -371,10 +371,8 @@ def report(
     for provider_name in ("openai", "anthropic"):
         short, long = f"{provider_name} stream short", f"{provider_name} stream long"
         span = chunks[long] - chunks[short]
-        per_chunk = [
-            (dl - ds) / span
-            for dl, ds in zip(paired(f"inst {long}", f"base {long}"), paired(f"inst {short}", f"base {short}"), strict=True)
-        ]
+        added_long, added_short = paired(f"inst {long}", f"base {long}"), paired(f"inst {short}", f"base {short}")
+        per_chunk = [(dl - ds) / span for dl, ds in zip(added_long, added_short, strict=True)]
         added = statistics.median(per_chunk)
         base_chunk = (best[f"base {long}"] - best[f"base {short}"]) / span
         ok = "ok" if added <= 1e-6 else "OVER"
@@ -382,10 +380,10 @@ def report(
             f"{provider_name + ' stream, per chunk':40}{base_chunk * us:>9.2f}u{'':>10}{added * us:>9.2f}u"
             f"{'':>18}  {ok} (target <= 1 us)"
         )
-        added_short = statistics.median(paired(f"inst {short}", f"base {short}"))
+        short_call = statistics.median(added_short)
         print(
             f"{provider_name + f' stream, per call ({chunks[short]} events)':40}"
-            f"{best[f'base {short}'] * us:>9.1f}u{best[f'inst {short}'] * us:>9.1f}u{added_short * us:>9.1f}u"
+            f"{best[f'base {short}'] * us:>9.1f}u{best[f'inst {short}'] * us:>9.1f}u{short_call * us:>9.1f}u"
         )
     floor = best["floor (openai call)"]
     for key, label in (

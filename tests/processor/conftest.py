@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from collector_proc import Collector  # noqa: E402
+from collector_proc import Collector
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -7,7 +7,10 @@ session's global TracerProvider. Each gets its own TracerProvider with an
 InMemorySpanExporter, the real client talks HTTP to ``tests/replay/server.py``, and
 the finished spans are encoded with the OTLP exporter's own ``encode_spans``.
 
-    python dialect_runner.py INSTRUMENTATION OUT_FILE EXCHANGES_JSON
+    python dialect_runner.py INSTRUMENTATION[+INSTRUMENTATION...] OUT_FILE EXCHANGES_JSON
+
+Instrumentations of different libraries (an openai one, an anthropic one) may share a run:
+each call is then seen by one of them, and a run costs mostly its imports.
 
 EXCHANGES_JSON holds a list of corpus exchanges (whole objects: loading the corpus costs
 more than a run). ``llm_otel`` also keeps the anthropic SDK's own spans on, as users do.
@@ -36,13 +39,13 @@ os.environ.setdefault("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "NO_
 os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
 os.environ["ANTHROPIC_OPEN_TELEMETRY"] = "false"  # the native spans only where asked for (below)
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from replay import corpus  # noqa: E402  (only is_async: the exchanges come from a file)
-from replay.server import ReplayServer  # noqa: E402
+from replay import corpus
+from replay.server import ReplayServer
 
 PACKAGES = {
     "otel_genai_openai": ("opentelemetry-instrumentation-genai-openai", "opentelemetry-util-genai"),
@@ -90,9 +93,8 @@ def instrument(name: str, provider: TracerProvider) -> None:
         llm_otel.instrument(tracer_provider=provider)
     elif name in ("openlit_anthropic", "openlit_openai"):
         # OpenLIT's instrumentors trace to the global provider only; this process is its own.
-        from opentelemetry import trace
-
         from openlit._config import OpenlitConfig
+        from opentelemetry import trace
 
         trace.set_tracer_provider(provider)
         OpenlitConfig.reset_to_defaults()  # what openlit.init() does first; no network, no metrics
@@ -166,11 +168,14 @@ def _call(ex: dict[str, Any], base: str, native_provider: TracerProvider | None)
 
 
 def main(argv: list[str]) -> int:
-    name, out_file, exchanges_file = argv
+    group, out_file, exchanges_file = argv
+    names = group.split("+")
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrument(name, provider)
+    for name in names:
+        instrument(name, provider)
+    native = provider if {"anthropic_native", "llm_otel"} & set(names) else None
     exchanges = json.loads(Path(exchanges_file).read_text(encoding="utf-8"))
     errors: dict[str, str] = {}
     spans_by_exchange: dict[str, list[str]] = {}
@@ -181,7 +186,6 @@ def main(argv: list[str]) -> int:
             server.add(key, ex)
             before = len(exporter.get_finished_spans())
             try:
-                native = provider if name in ("anthropic_native", "llm_otel") else None
                 _call(ex, server.base_url(key), native)
             except Exception as exc:
                 errors[ex_id] = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -191,7 +195,7 @@ def main(argv: list[str]) -> int:
     request = encode_spans(exporter.get_finished_spans())
     Path(out_file).write_bytes(request.SerializeToString())
     versions = {}
-    for pkg in PACKAGES.get(name, ()):
+    for pkg in (p for name in names for p in PACKAGES.get(name, ())):
         try:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:

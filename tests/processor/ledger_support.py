@@ -215,3 +215,19 @@ def replay(url: str, calls: list[PricedCall], seed: int, batch: int) -> dict:
                 for key, v in o.delta.items():
                     total[key] = total.get(key, Decimal(0)) + v
     return {k: v for k, v in total.items() if v}
+
+
+def recomputed_totals(ledger: object) -> dict:
+    """Counter totals recomputed from the counted call rows: must equal ``ledger.totals()``."""
+    from dataclasses import asdict
+
+    from llm_otel.processor.ledger.rows import add_into, contributions
+
+    out: dict = {}
+    for row in ledger.iter_calls(0, 2**63 - 1):  # type: ignore[attr-defined]
+        add_into(out, contributions(asdict(row)).counters)
+    return out
+
+
+def flat_totals(ledger: object) -> dict:
+    return {(m, labels): v for m, s in ledger.totals().items() for labels, v in s.items()}  # type: ignore[attr-defined]

@@ -88,10 +88,10 @@ ANTHROPIC_ALL = (
     AN_STREAM_SERVER_TOOLS,
 )
 
-# instrumentation -> (its Python module, exchanges it is run against). llm-otel runs with the
-# anthropic SDK's own spans on, as users have them: that run gives the anthropic_native spans too.
-RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
+# instrumentation -> (its Python module, exchanges it is run against).
+INSTRUMENTATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "llm_otel": ("llm_otel", OPENAI_ALL + ANTHROPIC_ALL),
+    "anthropic_native": ("anthropic", ANTHROPIC_ALL),
     "otel_genai_openai": ("opentelemetry.instrumentation.genai.openai", OPENAI_ALL),
     "otel_genai_anthropic": ("opentelemetry.instrumentation.genai.anthropic", ANTHROPIC_ALL),
     "openllmetry_openai": ("opentelemetry.instrumentation.openai", OPENAI_ALL),
@@ -99,11 +99,25 @@ RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "openinference_openai": ("openinference.instrumentation.openai", OPENAI_ALL),
     "openinference_anthropic": ("openinference.instrumentation.anthropic", ANTHROPIC_ALL),
     "openlit_openai": ("openlit", OPENAI_ALL),
+    # OpenLIT does not wrap the beta client.
     "openlit_anthropic": (
         "openlit",
         (AN_READ_WRITE_5M, AN_WRITE_1H, AN_STREAM_READ, AN_ASYNC_STREAM_READ, AN_STREAM_SERVER_TOOLS),
     ),
 }
+
+# One subprocess per group: an openai instrumentation with an anthropic one, since a run costs
+# mostly the ~10 s of importing both clients. llm-otel runs alone: it takes over the anthropic
+# SDK's native span and stands aside for instrumentations that wrap the call before it.
+GROUPS: tuple[tuple[str, ...], ...] = (
+    ("llm_otel",),
+    ("openllmetry_openai", "anthropic_native"),
+    ("otel_genai_openai", "openinference_anthropic"),
+    ("openinference_openai", "openllmetry_anthropic"),
+    ("otel_genai_anthropic",),
+    ("openlit_openai", "openlit_anthropic"),
+)
+GROUP_OF = {name: group for group in GROUPS for name in group}
 
 DIALECT_OF = {
     "llm_otel": "llm_otel",
@@ -141,12 +155,9 @@ class Run:
     records: dict[str, list[Any]] = field(default_factory=dict)  # exchange id -> normalized records
 
 
-RUN_OF = {"anthropic_native": "llm_otel"}  # instrumentations whose spans come from another's run
-
-
 def _available(instrumentation: str) -> str | None:
     """Why ``instrumentation`` cannot run here, or None when it can."""
-    module = RUNS[RUN_OF.get(instrumentation, instrumentation)][0]
+    module = INSTRUMENTATIONS[instrumentation][0]
     if module == "openlit":
         if OPENLIT_PATH and (Path(OPENLIT_PATH) / "openlit").is_dir():
             return None
@@ -181,17 +192,21 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     if OPENLIT_PATH:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (OPENLIT_PATH, env.get("PYTHONPATH")) if p)
     procs = {}
-    for name, (_, exchange_ids) in RUNS.items():
-        if _available(name) is None:
-            exchanges = tmp / f"{name}.json"
-            exchanges.write_text(json.dumps([by_id[i] for i in exchange_ids]), encoding="utf-8")
-            procs[name] = subprocess.Popen(
-                [sys.executable, str(RUNNER), name, str(tmp / f"{name}.bin"), str(exchanges)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                text=True,
-            )
+    for group in GROUPS:
+        members = [name for name in group if _available(name) is None]
+        if not members:
+            continue
+        ids = list(dict.fromkeys(i for name in members for i in INSTRUMENTATIONS[name][1]))
+        name = "+".join(members)
+        exchanges = tmp / f"{name}.json"
+        exchanges.write_text(json.dumps([by_id[i] for i in ids]), encoding="utf-8")
+        procs[name] = subprocess.Popen(
+            [sys.executable, str(RUNNER), name, str(tmp / f"{name}.bin"), str(exchanges)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
     out: dict[str, Run] = {}
     for name, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=200)
@@ -201,7 +216,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         run = Run(report["versions"], report["errors"])
         for exchange_id, span_ids in report["spans"].items():
             run.records[exchange_id] = [by_span[s] for s in span_ids if by_span[s] is not None]
-        out[name] = run
+        for member in name.split("+"):
+            out[member] = run
     return out
 
 
@@ -209,7 +225,7 @@ def _run(runs: dict[str, Run], instrumentation: str) -> Run:
     reason = _available(instrumentation)
     if reason is not None:
         pytest.skip(reason)
-    return runs[RUN_OF.get(instrumentation, instrumentation)]
+    return runs[instrumentation]
 
 
 def _call(runs: dict[str, Run], instrumentation: str, exchange_id: str) -> CallRecord:

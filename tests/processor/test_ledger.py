@@ -169,15 +169,45 @@ def test_money_stays_exact_beyond_float_precision(ledger: Ledger) -> None:
     assert {r.cost_total for r in rows} == {tiny}
 
 
-def test_a_failing_batch_keeps_nothing(ledger: Ledger) -> None:
+def test_a_batch_that_fails_in_the_database_keeps_nothing(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_otel.processor.ledger import writes
+
+    def disk_full(*args: object) -> None:  # fault injection: fails after the call and task rows are written
+        raise OSError("disk full")
+
     good = call()
-    bad = call()
-    bad.record.provider = None  # type: ignore[assignment]  # violates NOT NULL inside the transaction
-    with pytest.raises(LedgerError):
-        ledger.record_calls([good, bad])
+    monkeypatch.setattr(writes, "apply_totals", disk_full)
+    with pytest.raises(LedgerError, match="disk full"):
+        ledger.record_calls([good])
+    monkeypatch.undo()
     assert ledger.totals() == {}
     assert ledger.calls_in_range(T0, T0 + 1, counted_only=False) == []
+    assert ledger.tasks_in_range() == []
     assert ledger.record_calls([good])[0].status == "new"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("input_tokens", -5, "input_tokens=-5 is outside"),
+        ("output_tokens", 10**19, "output_tokens=10000000000000000000 is outside"),
+        ("provider", "", "provider is missing"),
+        ("cost", Cost(Decimal("NaN"), Decimal(0), "list"), "cost.total=Decimal('NaN')"),
+    ],
+)
+def test_an_invalid_call_is_rejected_alone_and_the_rest_of_the_batch_is_kept(
+    ledger: Ledger, field: str, value: object, reason: str
+) -> None:
+    if field == "cost":
+        bad = call(cost=value)  # type: ignore[arg-type]
+    elif field == "provider":
+        bad = call(provider=value)  # type: ignore[arg-type]
+    else:
+        bad = call(**{field: value})  # type: ignore[arg-type]
+    outs = ledger.record_calls([bad, call(response_id="fine")])
+    assert outs[0].status == "rejected" and outs[0].reason is not None and reason in outs[0].reason
+    assert outs[1].status == "new"
+    assert flat(ledger.totals()) == outs[1].delta
 
 
 def test_task_row_sums_its_calls_and_follows_a_replacement_to_another_task(ledger: Ledger) -> None:
@@ -307,3 +337,20 @@ def test_a_call_priced_by_the_real_engine_splits_exactly_by_token_type(ledger: L
     assert out.delta[(TOKENS, (*LABELS, "output"))] == 700
     assert sum(v for (m, _), v in out.delta.items() if m == COST) == cost.total
     assert row.cache_write_premium == cost.cache_write_premium
+
+
+def test_a_lost_postgresql_connection_fails_one_batch_and_the_next_reconnects(tmp_path: Path) -> None:
+    import psycopg
+
+    gen = pg_schema_url()
+    url = next(gen)
+    try:
+        with open_ledger(url) as led:
+            pid = led._conn.info.backend_pid
+            with psycopg.connect(url.split("?")[0], autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with pytest.raises(LedgerError):
+                led.record_calls([call()])
+            assert led.record_calls([call()])[0].status == "new"
+    finally:
+        gen.close()

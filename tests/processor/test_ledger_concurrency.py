@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from ledger_support import pg_schema_url, replay, sqlite_url, workload
+from ledger_support import pg_schema_url, recomputed_totals, replay, sqlite_url, workload
 
 from llm_otel.processor.ledger import open_ledger
 
@@ -50,6 +50,7 @@ def check(url: str, deltas: list[dict], expected: dict) -> None:
         totals = {(m, labels): v for m, s in led.totals().items() for labels, v in s.items()}
         assert totals == expected
         assert merged(deltas) == expected
+        assert recomputed_totals(led) == expected
         counted = led.calls_in_range(0, 2**62)
         assert len(counted) == 180
         assert all(r.dialect == "llm_otel" for r in counted)  # the richest record of each response

@@ -138,3 +138,30 @@ def test_retention_days_must_be_positive(tmp_path: Path) -> None:
 def test_an_unknown_url_scheme_says_what_is_expected() -> None:
     with pytest.raises(ValueError, match="sqlite:///PATH or postgresql://"):
         open_ledger("mysql://x")
+
+
+def test_call_values_are_built_in_column_order() -> None:
+    from llm_otel.processor.ledger.rows import CALL_COLUMNS, call_values
+
+    assert tuple(call_values(call(), 0)) == CALL_COLUMNS
+
+
+def test_the_postgresql_bulk_types_match_the_schema() -> None:
+    from llm_otel.processor.ledger.rows import CALL_COLUMNS, CALL_PG_TYPES
+
+    gen = pg_schema_url()
+    url = next(gen)
+    try:
+        open_ledger(url).close()
+        d = dialect_for(url)
+        conn = d.connect()
+        with d.transaction(conn) as cur:
+            cur.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'ledger_calls' AND table_schema = current_schema()"
+            )
+            actual = {r["column_name"]: r["data_type"] for r in cur.fetchall()}
+        conn.close()
+    finally:
+        gen.close()
+    assert actual == dict(zip(CALL_COLUMNS, CALL_PG_TYPES, strict=True))

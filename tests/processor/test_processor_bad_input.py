@@ -150,7 +150,10 @@ def test_negative_and_absurd_token_counts_reject_those_spans_and_keep_the_good_o
 
 
 def test_an_unknown_model_is_counted_as_an_unpriced_call_with_no_cost(collector: Collector) -> None:
-    assert post(collector, request(call_span(model="no-such-model-xyz", team="unknown-model")).SerializeToString())[0] == 200
+    assert (
+        post(collector, request(call_span(model="no-such-model-xyz", team="unknown-model")).SerializeToString())[0]
+        == 200
+    )
     text = collector.scrape_text()
     unpriced = [v for s, v in sample_values(text, "llm_unpriced_calls_total") if s["model"] == "no-such-model-xyz"]
     assert unpriced == [1.0]
@@ -199,7 +202,10 @@ def test_fuzzed_bodies_never_crash_and_never_count(collector: Collector, body: b
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     value=st.one_of(
-        st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(allow_nan=True), st.text(max_size=30), st.booleans()
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.floats(allow_nan=True),
+        st.text(max_size=30),
+        st.booleans(),
     )
 )
 def test_fuzzed_token_counts_are_counted_only_when_valid(collector: Collector, value: object) -> None:

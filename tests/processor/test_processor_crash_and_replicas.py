@@ -112,7 +112,9 @@ def test_three_replicas_behind_a_task_id_router_with_one_postgresql_ledger_equal
             time.sleep(0.2)
         for name in ("llm_calls_total", "llm_tokens_total", "llm_task_cost_usd_count"):
             assert sum(x.get(name, 0) for x in r) == s[name], name
-        assert sum(x["llm_cost_usd_total"] for x in r) == __import__("pytest").approx(s["llm_cost_usd_total"], rel=1e-12)
+        assert sum(x["llm_cost_usd_total"] for x in r) == __import__("pytest").approx(
+            s["llm_cost_usd_total"], rel=1e-12
+        )
     finally:
         for c in [*replicas, single]:
             c.stop()

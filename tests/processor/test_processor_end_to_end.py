@@ -75,9 +75,7 @@ def test_metrics_series_equal_ledger_totals_exactly(run: tuple[Collector, Truth,
         (s["provider"], s["model"], s["team"], s["task_type"], s["token_type"]): v
         for s, v in sample_values(text, "llm_cost_usd_total")
     }
-    expected = {
-        tuple(x if x is not None else semconv.UNATTRIBUTED for x in k): float(v) for k, v in totals.items()
-    }
+    expected = {tuple(x if x is not None else semconv.UNATTRIBUTED for x in k): float(v) for k, v in totals.items()}
     assert exposed == expected
     calls = sum(v for _, v in sample_values(text, "llm_calls_total"))
     assert calls == truth.calls

@@ -47,7 +47,7 @@ def grpc_export(port: int, req: ExportTraceServiceRequest, **kw: Any) -> ExportT
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         call = ch.unary_unary(EXPORT, request_serializer=lambda m: m.SerializeToString(),
                               response_deserializer=ExportTraceServiceResponse.FromString)  # fmt: skip
-        return call(req, timeout=30, **kw)  # type: ignore[no-any-return]
+        return call(req, timeout=30, **kw)
 
 
 def http_post(port: int, body: bytes, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -152,7 +152,9 @@ def secured(tmp_path: Path) -> Iterator[tuple[Running, Path]]:
          "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
         check=True, capture_output=True,
     )  # fmt: skip
-    cfg = ProcessorConfig(ledger=f"sqlite:///{tmp_path}/l.db", auth_token="s3cret", tls_cert=str(cert), tls_key=str(key))
+    cfg = ProcessorConfig(
+        ledger=f"sqlite:///{tmp_path}/l.db", auth_token="s3cret", tls_cert=str(cert), tls_key=str(key)
+    )
     run = Running(cfg)
     yield run, cert
     run.stop()

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from spans_pb import call_span
 
+from llm_otel.processor.dialects import normalize
 from llm_otel.processor.ledger import open_ledger
 from llm_otel.processor.metrics import ProcessorMetrics
 from llm_otel.processor.pipeline import Pipeline
 from llm_otel.processor.record import TaskSpanRecord
 from llm_otel.processor.rollup import INCOMPLETE, Rollup
 from llm_otel.processor.server import make_pricer
-from llm_otel.processor.dialects import normalize
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 
 class Clock:
@@ -54,9 +54,7 @@ def write(pipe: Pipeline, calls: list[Any], tasks: list[TaskSpanRecord] = ()) ->
 
 
 def task_count(metrics: ProcessorMetrics) -> float:
-    return sum(
-        s.value for m in metrics.business.collect() for s in m.samples if s.name == "llm_task_cost_usd_count"
-    )
+    return sum(s.value for m in metrics.business.collect() for s in m.samples if s.name == "llm_task_cost_usd_count")
 
 
 def test_a_task_is_final_only_after_its_span_and_the_grace_period(setup: Any) -> None:
@@ -69,7 +67,7 @@ def test_a_task_is_final_only_after_its_span_and_the_grace_period(setup: Any) ->
 
 
 def test_a_task_without_a_span_is_final_after_the_idle_timeout_as_incomplete(setup: Any) -> None:
-    pipe, rollup, clock, metrics, ledger = setup
+    pipe, rollup, clock, _, ledger = setup
     write(pipe, [record(call_span(task_id="t2"))])
     clock.now += 30
     assert rollup.tick() == 0

@@ -37,8 +37,9 @@ class Truth:
     cost_by_team: dict[str, Decimal] = field(default_factory=dict)
 
 
-def generate(n_tasks: int, calls_per_task: int = 3, seed: int = 1, *, unattributed_calls: int = 0,
-             service: str = "agent") -> tuple[list[ReadableSpan], Truth]:
+def generate(
+    n_tasks: int, calls_per_task: int = 3, seed: int = 1, *, unattributed_calls: int = 0, service: str = "agent"
+) -> tuple[list[ReadableSpan], Truth]:
     """Spans of ``n_tasks`` tasks (each: its calls, then its task span) plus calls outside any task."""
     rng = random.Random(seed)
     mem = InMemorySpanExporter()
@@ -65,17 +66,26 @@ def generate(n_tasks: int, calls_per_task: int = 3, seed: int = 1, *, unattribut
         }
         if task_id is not None:
             attrs[semconv.TASK_ID] = task_id
-            attrs[semconv.TASK_TYPE] = task_type  # type: ignore[assignment]
+            attrs[semconv.TASK_TYPE] = task_type
             if team is not None:
                 attrs[semconv.TEAM] = team
         span = tracer.start_span(f"chat {model}", context=ctx, kind=SpanKind.CLIENT, attributes=attrs)  # type: ignore[arg-type]
         span.end()
         from llm_otel.processor.record import CallRecord
 
-        rec = CallRecord(trace_id="0" * 32, span_id="0" * 16, start_ns=span.start_time or 0, end_ns=0,
-                         provider=provider_name, operation="chat", request_model=model, response_model=model,
-                         response_id=None, usage=Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cache_read),
-                         dialect="llm_otel")
+        rec = CallRecord(
+            trace_id="0" * 32,
+            span_id="0" * 16,
+            start_ns=getattr(span, "start_time", 0) or 0,
+            end_ns=0,
+            provider=provider_name,
+            operation="chat",
+            request_model=model,
+            response_model=model,
+            response_id=None,
+            usage=Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cache_read),
+            dialect="llm_otel",
+        )
         cost = price(rec)
         assert cost.priced, cost.unpriced_reason
         truth.calls += 1

@@ -15,7 +15,7 @@ from llm_otel import semconv
 
 SSL = ssl.create_default_context()  # one for all clients: loading the CA store costs ~120 ms per client
 
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-opus-4-7"
 REQUEST: dict[str, Any] = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
 
 

@@ -23,6 +23,7 @@ def fast_server() -> ReplayServer:
     server.RequestHandlerClass = _NoDelayHandler
     return server
 
+
 PATH_TO_RESOURCE = {
     "/v1/chat/completions": ("chat", "completions"),
     "/v1/responses": ("responses",),
@@ -121,20 +122,24 @@ def first_exchange(predicate: Any) -> dict[str, Any]:
 def chat_stream_exchange() -> dict[str, Any]:
     """A single-choice chat stream recorded with include_usage (ends with the usage-only chunk)."""
     return first_exchange(
-        lambda ex: ex["stream"]
-        and ex["path"] == "/v1/chat/completions"
-        and not ex["request"].get("n")
-        and (ex["request"].get("stream_options") or {}).get("include_usage") is True
-        and ex["response_body"].count("data: ") > 4
+        lambda ex: (
+            ex["stream"]
+            and ex["path"] == "/v1/chat/completions"
+            and not ex["request"].get("n")
+            and (ex["request"].get("stream_options") or {}).get("include_usage") is True
+            and ex["response_body"].count("data: ") > 4
+        )
     )
 
 
 def responses_stream_exchange() -> dict[str, Any]:
     return first_exchange(
-        lambda ex: ex["stream"]
-        and ex["path"] == "/v1/responses"
-        and "response.output_text.delta" in ex["response_body"]
-        and "response.completed" in ex["response_body"]
+        lambda ex: (
+            ex["stream"]
+            and ex["path"] == "/v1/responses"
+            and "response.output_text.delta" in ex["response_body"]
+            and "response.completed" in ex["response_body"]
+        )
     )
 
 

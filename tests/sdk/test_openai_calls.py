@@ -12,12 +12,12 @@ import openai
 import pytest
 from openai_helpers import chat_stream_exchange, fast_server, first_exchange, llm_spans, mismatches, usage_spans
 from opentelemetry.trace import SpanKind, StatusCode
-from replay import corpus
-from replay.server import ReplayServer
 
 import llm_otel
 from llm_otel import semconv
 from llm_otel.sdk import openai as llm_openai
+from replay import corpus
+from replay.server import ReplayServer
 
 CHAT = first_exchange(
     lambda ex: ex["path"] == "/v1/chat/completions" and not ex["stream"] and ex["request"].get("tools")

@@ -19,12 +19,12 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import PROVIDER
 from openai_helpers import fast_server, mismatches, replay_async, replay_sync, usage_spans
-from replay import corpus
 
+from conftest import PROVIDER
 from llm_otel import semconv
 from llm_otel.sdk import openai as llm_openai
+from replay import corpus
 
 SAMPLE = [ex for i, ex in enumerate(corpus.exchanges("openai")) if i % 8 == 0]
 

@@ -13,10 +13,10 @@ from typing import Any
 import openai
 import pytest
 from openai_helpers import _NoDelayHandler, chat_stream_exchange, llm_spans, sse_events
-from replay.server import ReplayServer
 
 from llm_otel import semconv
 from llm_otel.sdk import openai as llm_openai
+from replay.server import ReplayServer
 
 CHAT = chat_stream_exchange()
 

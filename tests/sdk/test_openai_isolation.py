@@ -13,11 +13,11 @@ from typing import Any
 import openai
 import pytest
 from openai_helpers import chat_stream_exchange, fast_server, first_exchange, llm_spans
-from replay.server import ReplayServer
 
 from llm_otel.sdk import call as call_module
 from llm_otel.sdk import openai as llm_openai
 from llm_otel.sdk.openai import _patch, _request, _response, _state, _streams
+from replay.server import ReplayServer
 
 CHAT = first_exchange(lambda ex: ex["path"] == "/v1/chat/completions" and not ex["stream"])
 CHAT_STREAM = chat_stream_exchange()

@@ -14,10 +14,10 @@ import openai
 import pytest
 from openai_helpers import chat_stream_exchange, fast_server, llm_spans, responses_stream_exchange, sse_events
 from opentelemetry.trace import StatusCode
-from replay.server import ReplayServer
 
 from llm_otel import semconv
 from llm_otel.sdk import openai as llm_openai
+from replay.server import ReplayServer
 
 CHAT = chat_stream_exchange()
 RESPONSES = responses_stream_exchange()
@@ -83,9 +83,7 @@ def test_stream_read_to_the_end_ends_the_span_once_with_usage(server: ReplayServ
     assert len(llm_spans(spans)) == 1
 
 
-def test_stream_broken_out_of_and_closed_ends_the_span_incomplete_at_close(
-    server: ReplayServer, spans: Any
-) -> None:
+def test_stream_broken_out_of_and_closed_ends_the_span_incomplete_at_close(server: ReplayServer, spans: Any) -> None:
     stream = _client(server, "chat").chat.completions.create(**_chat_kwargs())
     for _ in stream:
         break
@@ -189,9 +187,7 @@ def test_responses_helper_stream_until_done_records_usage(server: ReplayServer, 
     _assert_complete(_one(spans), RESPONSES["expected"]["input_tokens"])
 
 
-def test_responses_stream_closed_after_created_keeps_only_the_certain_ids(
-    server: ReplayServer, spans: Any
-) -> None:
+def test_responses_stream_closed_after_created_keeps_only_the_certain_ids(server: ReplayServer, spans: Any) -> None:
     stream = _client(server, "responses").responses.create(**RESPONSES["request"])
     assert next(stream).type == "response.created"
     stream.close()
@@ -204,9 +200,7 @@ def test_responses_stream_closed_after_created_keeps_only_the_certain_ids(
 # --- async ------------------------------------------------------------------------------------------
 
 
-async def test_async_stream_read_to_the_end_ends_the_span_once_with_usage(
-    server: ReplayServer, spans: Any
-) -> None:
+async def test_async_stream_read_to_the_end_ends_the_span_once_with_usage(server: ReplayServer, spans: Any) -> None:
     stream = await _aclient(server, "chat").chat.completions.create(**_chat_kwargs())
     assert isinstance(stream, openai.AsyncStream)
     chunks = [c async for c in stream]
@@ -216,9 +210,7 @@ async def test_async_stream_read_to_the_end_ends_the_span_once_with_usage(
     assert len(llm_spans(spans)) == 1
 
 
-async def test_async_stream_broken_out_of_and_closed_ends_the_span_at_close(
-    server: ReplayServer, spans: Any
-) -> None:
+async def test_async_stream_broken_out_of_and_closed_ends_the_span_at_close(server: ReplayServer, spans: Any) -> None:
     stream = await _aclient(server, "chat").chat.completions.create(**_chat_kwargs())
     async for _ in stream:
         break
@@ -227,18 +219,14 @@ async def test_async_stream_broken_out_of_and_closed_ends_the_span_at_close(
     _assert_incomplete(_one(spans))
 
 
-async def test_async_stream_with_block_exited_early_ends_the_span_at_exit(
-    server: ReplayServer, spans: Any
-) -> None:
+async def test_async_stream_with_block_exited_early_ends_the_span_at_exit(server: ReplayServer, spans: Any) -> None:
     async with await _aclient(server, "chat").chat.completions.create(**_chat_kwargs()) as stream:
         await stream.__anext__()
         assert llm_spans(spans) == []
     _assert_incomplete(_one(spans))
 
 
-async def test_async_stream_abandoned_mid_way_ends_the_span_when_collected(
-    server: ReplayServer, spans: Any
-) -> None:
+async def test_async_stream_abandoned_mid_way_ends_the_span_when_collected(server: ReplayServer, spans: Any) -> None:
     stream = await _aclient(server, "chat").chat.completions.create(**_chat_kwargs())
     await stream.__anext__()
     del stream
@@ -265,9 +253,7 @@ async def test_async_chat_helper_stream_gives_final_completion(server: ReplaySer
     _assert_complete(_one(spans), CHAT["expected"]["input_tokens"])
 
 
-async def test_async_chat_helper_stream_exited_early_ends_the_span_at_exit(
-    server: ReplayServer, spans: Any
-) -> None:
+async def test_async_chat_helper_stream_exited_early_ends_the_span_at_exit(server: ReplayServer, spans: Any) -> None:
     kwargs = _chat_kwargs()
     kwargs.pop("stream")
     async with _aclient(server, "chat").chat.completions.stream(**kwargs) as stream:

@@ -77,7 +77,9 @@ def _key(raw: str) -> str:
     return _ALIASES.get(k, k)
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None) -> ProcessorConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> ProcessorConfig:
     """Defaults, then the YAML file at ``path``, then ``overrides`` (flags: keys whose value is None are unset)."""
     values: dict[str, Any] = {}
     if path is not None:

@@ -22,8 +22,6 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 
@@ -172,14 +170,4 @@ def decode_body(body: bytes, content_type: str, content_encoding: str, limit: in
         return decode_protobuf(raw)
     if ctype == "application/json":
         return decode_json(raw)
-    raise BadRequest(
-        f"unsupported Content-Type {content_type[:60]!r}; send application/x-protobuf or application/json"
-    )
-
-
-def empty_resource() -> Resource:
-    return Resource()
-
-
-def empty_scope() -> InstrumentationScope:
-    return InstrumentationScope()
+    raise BadRequest(f"unsupported Content-Type {content_type[:60]!r}; send application/x-protobuf or application/json")

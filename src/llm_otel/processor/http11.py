@@ -141,7 +141,7 @@ class HttpServer:
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             total = 0
             while True:
                 size_line = await reader.readuntil(b"\r\n")
@@ -165,7 +165,9 @@ class HttpServer:
             raise ValueError("malformed Content-Length")
         n = int(length)
         if n > self.max_body:
-            raise _TooLarge(f"body of {n} bytes is larger than the {self.max_body} bytes accepted; send smaller batches")
+            raise _TooLarge(
+                f"body of {n} bytes is larger than the {self.max_body} bytes accepted; send smaller batches"
+            )
         return await reader.readexactly(n) if n else b""
 
     async def _send(self, writer: asyncio.StreamWriter, resp: Response, keep_alive: bool) -> None:

@@ -136,7 +136,9 @@ class BusinessMetrics(Collector):
         """Start from the ledger's totals so a restart shows Prometheus no drop."""
         self.apply_deltas({(metric, labels): v for labels, v in series.items()} for metric, series in totals.items())
 
-    def observe_task(self, team: str | None, task_type: str | None, status: str | None, cost: float, trace_id: str | None) -> None:
+    def observe_task(
+        self, team: str | None, task_type: str | None, status: str | None, cost: float, trace_id: str | None
+    ) -> None:
         """One finalized task's cost, with its trace id as exemplar."""
         key = (
             self._guard.value("team", team),
@@ -160,7 +162,11 @@ class BusinessMetrics(Collector):
         names = COUNTERS[metric][0]
         with self._lock:
             return sum(
-                (v for k, v in self._counters[metric].items() if all(k[names.index(n)] == x for n, x in labels.items())),
+                (
+                    v
+                    for k, v in self._counters[metric].items()
+                    if all(k[names.index(n)] == x for n, x in labels.items())
+                ),
                 Decimal(0),
             )
 
@@ -241,9 +247,7 @@ class ProcessorMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.queue_depth = Gauge(
-            "llm_otel_processor_queue_depth", "Spans received and not yet ledgered.", registry=r
-        )
+        self.queue_depth = Gauge("llm_otel_processor_queue_depth", "Spans received and not yet ledgered.", registry=r)
         self.open_tasks = Gauge(
             "llm_otel_processor_open_tasks", "Tasks held in memory awaiting finalization.", registry=r
         )

@@ -120,7 +120,9 @@ class Pipeline:
     def ready(self) -> bool:
         return self._healthy and not self._closing and self._thread.is_alive()
 
-    def normalize(self, decoded: Decoded, transport: str) -> tuple[list[CallRecord], list[TaskSpanRecord], list[Any] | None, int, int, list[str]]:
+    def normalize(
+        self, decoded: Decoded, transport: str
+    ) -> tuple[list[CallRecord], list[TaskSpanRecord], list[Any] | None, int, int, list[str]]:
         """Every span of the request through its dialect reader; returns calls, task spans, origins, counts."""
         calls: list[CallRecord] = []
         tasks: list[TaskSpanRecord] = []

@@ -52,7 +52,7 @@ class OtlpGrpcService:
         self.metrics = metrics
         self.expected_auth = f"Bearer {auth_token}" if auth_token else None
         self.retry_after_s = retry_after_s
-        assert code_pb2.RESOURCE_EXHAUSTED == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        assert grpc.StatusCode.RESOURCE_EXHAUSTED.value[0] == code_pb2.RESOURCE_EXHAUSTED
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(

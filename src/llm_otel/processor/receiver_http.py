@@ -14,6 +14,7 @@ import logging
 import time
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
@@ -84,11 +85,13 @@ class OtlpHttpHandler:
             out.partial_success.error_message = result.message
         return self._message(200, out, json_out), "partial" if result.rejected else "ok"
 
-    def _message(self, status: int, msg: object, json_out: bool, headers: list[tuple[str, str]] | None = None) -> Response:
+    def _message(
+        self, status: int, msg: Message, json_out: bool, headers: list[tuple[str, str]] | None = None
+    ) -> Response:
         if json_out:
-            body = json_format.MessageToJson(msg, indent=None).encode()  # type: ignore[arg-type]
+            body = json_format.MessageToJson(msg, indent=None).encode()
             return Response(status, body, JSON, headers or [])
-        return Response(status, msg.SerializeToString(), PROTOBUF, headers or [])  # type: ignore[attr-defined]
+        return Response(status, msg.SerializeToString(), PROTOBUF, headers or [])
 
     def _status(self, http: int, code: int, message: str, json_out: bool) -> Response:
         return self._message(http, status_pb2.Status(code=code, message=message), json_out)

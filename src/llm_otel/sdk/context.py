@@ -463,17 +463,23 @@ class _PricedCall:
         self._cost: float | None = None
 
     def cost(self) -> float | None:
-        """USD, or ``None`` when the call cannot be priced. Never raises."""
+        """USD, or ``None`` when the call cannot be priced. Never raises.
+
+        Two threads may both price a call the first time (same result); neither sees a
+        half-done one, since ``_done`` is set only after ``_cost``.
+        """
         if not self._done:
-            self._done = True
+            cost: float | None = None
             price = _pricer()
             if price is not None:
                 try:
                     result = price(self.usage, provider=self.provider, model=self.model, at=self.at)
                     if getattr(result, "priced", True):
-                        self._cost = float(result.total)
+                        cost = float(result.total)
                 except Exception:
                     log.debug("llm-otel could not price a call for the task totals", exc_info=True)
+            self._cost = cost
+            self._done = True
         return self._cost
 
 

@@ -36,7 +36,7 @@ Labels = tuple["str | None", ...]
 #: layer maps them to ``unattributed`` (team, task_type) or its own placeholder.
 CounterDelta = dict[tuple[str, Labels], Decimal]
 
-CallStatus = Literal["new", "replaced", "duplicate_span", "duplicate_response", "expired"]
+CallStatus = Literal["new", "replaced", "duplicate_span", "duplicate_response", "expired", "rejected"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,9 @@ class CallOutcome:
         (``kept``); this span is stored for audit but not counted.
       - ``expired``: the call started before the retention horizon; nothing stored or counted
         (the ledger can no longer tell whether it was seen before).
+      - ``rejected``: the record cannot be stored as is (``reason`` says why: a negative or
+        absurd token count, a non-finite cost, an unknown cost bucket, a missing id); nothing
+        stored or counted, and the rest of the batch is recorded normally.
 
     ``delta`` is the exact signed change to every counter; apply it and the counters equal the
     ledger's totals. On ``replaced`` some amounts can be negative (the richer record moved tokens
@@ -74,6 +77,7 @@ class CallOutcome:
     replaced: tuple[str, str] | None = None  # (trace id, span id) no longer counted
     kept: tuple[str, str] | None = None  # on duplicate_response: the record that stays counted
     task_id: str | None = None
+    reason: str | None = None  # on rejected
 
     @property
     def counted(self) -> bool:

@@ -25,6 +25,7 @@ from llm_otel.processor.ledger.rows import (
     TASK_SUMS,
     add_into,
     call_values,
+    check_call,
     contributions,
     decode,
     encode_call,
@@ -133,11 +134,15 @@ def record_calls(
     values: list[dict[str, Any]] = [{}] * n
     replaced: list[dict[str, Any] | None] = [None] * n
     kept: list[tuple[str, str] | None] = [None] * n
+    reasons: list[str | None] = [None] * n
     first_of: dict[tuple[str, str], int] = {}
     for i, pc in enumerate(calls):
         r = pc.record
         key = (r.trace_id, r.span_id)
-        if horizon_ns is not None and r.start_ns < horizon_ns:
+        reasons[i] = check_call(pc)
+        if reasons[i] is not None:
+            status[i] = "rejected"
+        elif horizon_ns is not None and r.start_ns < horizon_ns:
             status[i] = "expired"
         elif key in first_of:
             status[i] = "duplicate_span"
@@ -245,6 +250,7 @@ def record_calls(
             replaced=(replaced[i]["trace_id"], replaced[i]["span_id"]) if replaced[i] is not None else None,  # type: ignore[index]
             kept=kept[i],
             task_id=pc.record.task_id,
+            reason=reasons[i],
         )
         for i, pc in enumerate(calls)
     ]

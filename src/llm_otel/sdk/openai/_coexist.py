@@ -11,8 +11,10 @@ Two shapes of other instrumentation wrap the resource methods (``Completions.cre
   (exact, per ``../shared/corpus/README.md``) is the final value. Its owner ends it.
 - Span started after the call returns (OpenLLMetry's Responses API wrapper): there is
   nothing to adopt while we run, and a span of ours would be a second usage-bearing
-  span. We detect that wrapper on the call stack and start no span; the call still
-  counts in the task's totals and budget. Its span carries OpenLLMetry's dialect.
+  span. We detect that wrapper on the call stack and defer (``DeferredCall``): when
+  it will emit its span (a ``completed`` response, a non-raw stream, an error) we
+  start none, else we emit ours, backdated to the call's start. The call counts in
+  the task's totals either way. Its span carries OpenLLMetry's dialect.
 
 Everything here runs under the wrapper's guard and never raises into the app.
 """
@@ -22,11 +24,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from types import FrameType
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanKind
+
+from llm_otel import semconv
+from llm_otel.sdk.call import LLMCall, get_tracer
 
 log = logging.getLogger("llm_otel")
 
@@ -74,7 +80,6 @@ class AdoptedSpan:
 
     def end(self, *args: Any, **kwargs: Any) -> None:
         return None  # the owner ends it
-
 
 
 def _filter_owner_writes(span: Any, owned: dict[str, Any]) -> None:
@@ -136,3 +141,56 @@ def inside_late_span_wrapper() -> bool:
         frame = frame.f_back
         depth += 1
     return False
+
+
+class DeferredCall(LLMCall):
+    """A call inside a late-span wrapper: whether we emit a span is known only when it finishes.
+
+    OpenLLMetry's Responses wrapper emits its usage span after the call for a
+    ``completed`` response and for a (non-raw) stream, and none for other statuses or
+    for a raw stream: then the span is ours, started at the call's start time. Either
+    way the call counts in the task's totals.
+    """
+
+    __slots__ = ("_attributes", "_operation", "_raw", "_start_ns", "_stream")
+
+    def __init__(
+        self, operation: str, provider: str, model: str | None, attributes: dict[str, Any], stream: bool, raw: bool
+    ) -> None:
+        super().__init__(trace.INVALID_SPAN, provider, model)
+        self._operation = operation
+        self._attributes = attributes
+        self._stream = stream
+        self._raw = raw
+        self._start_ns = time.time_ns()
+
+    def _theirs(self, finish_reasons: Any, error: Any) -> bool:
+        if error is not None:
+            return True  # their except branch records the failure
+        if self._stream:
+            return not self._raw
+        return list(finish_reasons or ()) == ["completed"]
+
+    def finish(self, usage: Any = None, **kwargs: Any) -> None:
+        if not self.done:
+            try:
+                if not self._theirs(kwargs.get("finish_reasons"), kwargs.get("error")):
+                    self.span = _start_span(
+                        self._operation, self.provider, self.request_model, self._attributes, self._start_ns
+                    )
+            except Exception:
+                log.debug("llm-otel could not start a deferred span", exc_info=True)
+        super().finish(usage, **kwargs)
+
+
+def _start_span(operation: str, provider: str, model: str | None, attributes: dict[str, Any], start_ns: int) -> Span:
+    attributes[semconv.GEN_AI_OPERATION_NAME] = operation
+    attributes[semconv.GEN_AI_PROVIDER_NAME] = provider
+    if model:
+        attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+    return get_tracer().start_span(
+        f"{operation} {model}" if model else operation,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        start_time=start_ns,
+    )

@@ -20,13 +20,12 @@ import logging
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 
 from llm_otel import semconv
 from llm_otel.errors import BudgetExceeded
 from llm_otel.sdk import context
 from llm_otel.sdk.call import LLMCall, start_call
-from llm_otel.sdk.openai._coexist import AdoptedSpan, foreign_span, inside_late_span_wrapper
+from llm_otel.sdk.openai._coexist import AdoptedSpan, DeferredCall, foreign_span, inside_late_span_wrapper
 from llm_otel.sdk.openai._raw import observe_raw
 from llm_otel.sdk.openai._request import RequestPlan, plan_request
 from llm_otel.sdk.openai._response import outcome_for
@@ -63,8 +62,8 @@ def _start(plan: RequestPlan) -> LLMCall | None:
             adopted.set_attributes(attrs)
             return LLMCall(adopted, plan.provider, plan.model)  # type: ignore[arg-type]
         if inside_late_span_wrapper():
-            # Its usage span comes after we return: no span of ours, the task still counts the call.
-            return LLMCall(trace.INVALID_SPAN, plan.provider, plan.model)
+            # Its usage span may come after we return: decided when the call finishes.
+            return DeferredCall(plan.operation, plan.provider, plan.model, plan.attributes, plan.stream, plan.raw)
         return start_call(plan.operation, plan.provider, plan.model, plan.attributes)
     except Exception:
         log.debug("llm-otel could not start an openai call span", exc_info=True)
@@ -81,9 +80,7 @@ def _check_budget() -> None:
         log.debug("llm-otel budget check failed; the call goes on", exc_info=True)
 
 
-def _args_with(
-    args: tuple[Any, ...], kwargs: dict[str, Any], options: Any
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _args_with(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if len(args) > 1:
         return (args[0], options, *args[2:]), kwargs
     return args, {**kwargs, "options": options}

@@ -66,9 +66,7 @@ class RequestPlan:
 
 # --- provider and server ---------------------------------------------------------------------------
 
-_client_info: weakref.WeakKeyDictionary[Any, tuple[Any, str, str | None, int | None]] = (
-    weakref.WeakKeyDictionary()
-)
+_client_info: weakref.WeakKeyDictionary[Any, tuple[Any, str, str | None, int | None]] = weakref.WeakKeyDictionary()
 
 
 def _provider_for(client: Any, host: str) -> str:

@@ -73,22 +73,30 @@ class StreamState:
             if self.response_id is None:
                 self._first_chunk(chunk)
             usage = chunk.usage
-            if usage is not None:
-                self.usage = usage
-                self.terminal = True
-                tier = getattr(chunk, "service_tier", None)
-                if tier:
-                    self.service_tier = tier
-            for choice in chunk.choices:
+            choices = chunk.choices
+            for choice in choices:
                 reason = choice.finish_reason
                 if reason is not None:
                     reasons = self.finish_reasons
                     if reasons is None:
                         reasons = self.finish_reasons = {}
                     reasons[choice.index or 0] = reason
+            if usage is not None:
+                self._usage_chunk(chunk, usage, choices)
         except Exception:
             self._broken = True
             log.debug("llm-otel could not read an openai stream chunk", exc_info=True)
+
+    def _usage_chunk(self, chunk: Any, usage: Any, choices: Any) -> None:
+        self.usage = usage
+        self.terminal = True
+        tier = getattr(chunk, "service_tier", None)
+        if tier:
+            self.service_tier = tier
+        if not choices:
+            # OpenAI's usage-only chunk is the last one: the call is complete now, even if the
+            # app (or an outer instrumentation that ends its span here) stops reading before [DONE].
+            self.end(True)
 
     def _first_chunk(self, chunk: Any) -> None:
         rid = getattr(chunk, "id", None)
@@ -106,6 +114,7 @@ class StreamState:
             if etype in _RESPONSE_TERMINAL:
                 self.final_response = event.response
                 self.terminal = True
+                self.end(True)  # complete now: nothing after it changes the outcome
             elif etype in _RESPONSE_STARTED:
                 response = event.response
                 self.response_id = getattr(response, "id", None) or self.response_id

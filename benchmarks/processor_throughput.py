@@ -1,0 +1,248 @@
+"""Processor throughput: LLM spans per second end to end on one core, against the parse-only floor.
+
+End to end = received over OTLP, normalized, priced, ledgered (SQLite, committed before the
+answer), counted in the metrics. The processor runs as a real ``llm-otel collector``
+subprocess pinned to one CPU; senders run in this process on the other CPUs with
+pre-serialized requests, so the number measures the processor, not the client.
+
+Also printed: the parse-only floor (``ExportTraceServiceRequest.ParseFromString`` of the same
+payload), a per-stage breakdown measured in-process (decode+normalize, price, ledger write),
+and the memory one open task costs in the rollup.
+
+Targets (issue 4): >= 50,000 LLM spans/s per core, within 10x of the parse-only floor,
+<= 1 KB per open task.
+
+    python benchmarks/processor_throughput.py [--spans 20000] [--batch 1000] [--senders 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+import grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "processor"))
+
+from spans_pb import call_span, request
+
+from llm_otel.processor.dialects import decode_attributes, normalize_decoded
+from llm_otel.processor.record import CallRecord
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+TARGET_SPANS_PER_S = 50_000
+
+
+def payload(n_spans: int, batch: int, seed: int) -> list[bytes]:
+    """``n_spans`` call spans (3 per task, 3 teams, 2 models) as serialized Export requests of ``batch`` spans."""
+    bodies = []
+    models = ("gpt-4o-mini", "gpt-4o")
+    for start in range(0, n_spans, batch):
+        spans = [
+            call_span(
+                model=models[i % 2],
+                input_tokens=500 + (i * 37) % 20_000,
+                output_tokens=1 + (i * 11) % 2_000,
+                team=f"team-{i % 3}",
+                task_id=f"bench-{seed}-{i // 3}",
+                response_id=f"resp-{seed}-{i}",
+            )
+            for i in range(start, min(start + batch, n_spans))
+        ]
+        bodies.append(request(*spans).SerializeToString())
+    return bodies
+
+
+def parse_floor(bodies: list[bytes]) -> float:
+    """Spans/s of parsing alone (one upb parse per request, nothing else)."""
+    n = 0
+    t = time.perf_counter()
+    for b in bodies:
+        req = ExportTraceServiceRequest()
+        req.ParseFromString(b)
+        n += sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+    return n / (time.perf_counter() - t)
+
+
+def stage_breakdown(bodies: list[bytes], tmp: Path) -> dict[str, float]:
+    """Microseconds per span of each stage, in this process, on a sample of the payload."""
+    from llm_otel.processor.ledger import PricedCall, open_ledger
+    from llm_otel.processor.server import make_pricer
+
+    sample = bodies[: max(1, len(bodies) // 4)]
+    recs = []
+    t = time.perf_counter()
+    for b in sample:
+        req = ExportTraceServiceRequest()
+        req.ParseFromString(b)
+        for rs in req.resource_spans:
+            res = decode_attributes(rs.resource.attributes)
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    recs.append(normalize_decoded(span, decode_attributes(span.attributes), res, ss.scope.name))
+    t_norm = time.perf_counter() - t
+    price = make_pricer(None)
+    price(recs[0])
+    t = time.perf_counter()
+    priced = [PricedCall(r, price(r)) for r in recs if isinstance(r, CallRecord)]
+    t_price = time.perf_counter() - t
+    ledger = open_ledger(f"sqlite:///{tmp}/stages.db")
+    t = time.perf_counter()
+    for i in range(0, len(priced), 1000):
+        ledger.record_calls(priced[i : i + 1000])
+    t_ledger = time.perf_counter() - t
+    ledger.close()
+    n = len(recs)
+    return {"parse+normalize": t_norm / n * 1e6, "price": t_price / n * 1e6, "ledger (sqlite)": t_ledger / n * 1e6}
+
+
+def start_collector(tmp: Path, name: str) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    exe = str(Path(sys.executable).with_name("llm-otel"))
+    args = [exe, "collector", "--ledger", f"sqlite:///{tmp}/{name}.db", "--otlp-grpc", "127.0.0.1:0",
+            "--otlp-http", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--log-level", "warning"]  # fmt: skip
+    cpus = sorted(os.sched_getaffinity(0))
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.sched_setaffinity(0, {cpus[0]})
+    )
+    assert proc.stdout is not None
+    ports = json.loads(proc.stdout.readline())["listening"]
+    return proc, ports
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(bodies: list[bytes], senders: int, send_one: object) -> float:
+    """Seconds to have every body answered, ``senders`` requests in flight."""
+    queue = list(reversed(bodies))
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        sender = send_one()  # type: ignore[operator]
+        while True:
+            with lock:
+                if not queue:
+                    return
+                body = queue.pop()
+            err = sender(body)
+            if err:
+                errors.append(err)
+
+    threads = [threading.Thread(target=worker) for _ in range(senders)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t
+    if errors:
+        raise SystemExit(f"{len(errors)} requests failed, first: {errors[0]}")
+    return elapsed
+
+
+def http_sender(port: int) -> object:
+    def make() -> object:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+        def send(body: bytes) -> str | None:
+            conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
+            r = conn.getresponse()
+            r.read()
+            return None if r.status == 200 else f"HTTP {r.status}"
+
+        return send
+
+    return make
+
+
+def grpc_sender(port: int) -> object:
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)])
+
+    def make() -> object:
+        call = channel.unary_unary(EXPORT)
+
+        def send(body: bytes) -> str | None:
+            try:
+                call(body, timeout=120)
+                return None
+            except grpc.RpcError as exc:
+                return str(exc.code())
+
+        return send
+
+    return make
+
+
+def open_task_bytes(n: int = 50_000) -> tuple[float, float]:
+    """Bytes per open task in the rollup: without and with its task id string (~40 characters)."""
+    from llm_otel.processor.metrics import ProcessorMetrics
+    from llm_otel.processor.rollup import Rollup
+
+    rollup = Rollup(None, ProcessorMetrics(), grace_period_s=30, idle_timeout_s=900)
+    tracemalloc.start()
+    s0 = tracemalloc.take_snapshot()
+    ids = [f"task-{i:012d}-{os.urandom(10).hex()}" for i in range(n)]
+    s1 = tracemalloc.take_snapshot()
+    for tid in ids:
+        rollup.call_seen(tid)
+    s2 = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    ids_bytes = sum(s.size_diff for s in s1.compare_to(s0, "filename"))
+    state = sum(s.size_diff for s in s2.compare_to(s1, "filename"))
+    return state / n, (state + ids_bytes) / n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--spans", type=int, default=20_000)
+    ap.add_argument("--batch", type=int, default=1_000)
+    ap.add_argument("--senders", type=int, default=4)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        bodies = payload(args.spans, args.batch, seed=1)
+        floor = parse_floor(bodies)
+        print(f"payload: {args.spans} LLM call spans in {len(bodies)} requests of {args.batch} "
+              f"({sum(map(len, bodies)) / args.spans:.0f} bytes/span)")  # fmt: skip
+        print(f"parse-only floor: {floor:,.0f} spans/s")
+        for stage, us in stage_breakdown(payload(args.spans // 4, args.batch, seed=9), tmp).items():
+            print(f"  stage {stage:<16} {us:8.1f} us/span  (alone: {1e6 / us:,.0f} spans/s)")
+        for transport, sender in (("http/protobuf", http_sender), ("grpc", grpc_sender)):
+            proc, ports = start_collector(tmp, transport.replace("/", "-"))
+            try:
+                port = ports["otlp_http" if transport.startswith("http") else "otlp_grpc"]
+                drive(payload(args.batch * 2, args.batch, seed=99), 1, sender(port))  # warm up: pricing data, sqlite
+                cpu0 = cpu_seconds(proc.pid)
+                elapsed = drive(
+                    payload(args.spans, args.batch, seed=hash(transport) & 0xFFFF), args.senders, sender(port)
+                )
+                cpu = cpu_seconds(proc.pid) - cpu0
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            rate = args.spans / elapsed
+            verdict = "meets" if rate >= TARGET_SPANS_PER_S else "BELOW"
+            print(f"end to end over {transport:<13}: {rate:10,.0f} spans/s on one core "
+                  f"({cpu / elapsed:.0%} of it busy); {floor / rate:6.1f}x the parse-only floor; "
+                  f"{verdict} the {TARGET_SPANS_PER_S:,} target")  # fmt: skip
+        state, with_id = open_task_bytes()
+        print(
+            f"memory per open task: {state:.0f} bytes of rollup state, {with_id:.0f} bytes with its id (target <= 1024)"
+        )
+
+
+if __name__ == "__main__":
+    main()
