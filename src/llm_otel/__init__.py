@@ -16,19 +16,18 @@ The public surface is this module; everything else may change::
 - ``BudgetExceeded``: raised by an LLM call, before its request is sent, in a task
   (or inside a task) whose ``budget_usd`` is spent.
 
+Call ``instrument()`` after configuring your own TracerProvider, if you have one: when it
+finds none, it sets one up from the ``OTEL_*`` environment, and OpenTelemetry keeps the first.
 Threads do not inherit the task context; ``llm_otel.sdk.context.bind(fn)`` carries it over.
 See docs/sdk.md.
 """
 
 from llm_otel.errors import BudgetExceeded
-from llm_otel.sdk.context import Agent, Prompt, Task, agent, current_task, prompt, task
+from llm_otel.sdk.context import agent, current_task, prompt, task
 from llm_otel.sdk.instrument import instrument, uninstrument
 
 __all__ = [
-    "Agent",
     "BudgetExceeded",
-    "Prompt",
-    "Task",
     "agent",
     "current_task",
     "instrument",

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=finops_cli.run_report)
     export = sub.add_parser("export", help="export the ledger for FinOps tools (FOCUS)")
     finops_cli.add_export_arguments(export)
+    reconcile = sub.add_parser("reconcile", help="drift between the ledger's estimate and the providers' bills")
+    finops_cli.add_reconcile_arguments(reconcile)
+    reconcile.set_defaults(handler=finops_cli.run_reconcile)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the processor tests: running collectors, PostgreSQL schemas."""
+"""Fixtures of the processor tests: PostgreSQL schemas; helper modules of this folder importable."""
 
 from __future__ import annotations
 
@@ -11,18 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from collector_proc import Collector
-
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture
-def collectors(tmp_path: Path) -> Iterator[list[Collector]]:
-    """Collectors started by the test; all are killed at teardown."""
-    started: list[Collector] = []
-    yield started
-    for c in started:
-        c.stop()
 
 
 @pytest.fixture

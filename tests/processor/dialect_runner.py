@@ -194,7 +194,7 @@ def main(argv: list[str]) -> int:
     provider.force_flush()
     request = encode_spans(exporter.get_finished_spans())
     Path(out_file).write_bytes(request.SerializeToString())
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in (p for name in names for p in PACKAGES.get(name, ())):
         try:
             versions[pkg] = version(pkg)

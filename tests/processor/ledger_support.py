@@ -200,8 +200,9 @@ def workload(seed: int, responses: int, plain: int, tasks: int = 7) -> list[Pric
     return out
 
 
-def replay(url: str, calls: list[PricedCall], seed: int, batch: int) -> dict:
-    """One replica: deliver ``calls`` in a shuffled order, in batches; return the sum of its deltas."""
+def replay(url: str, calls: list[PricedCall], seed: int, batch: int, replica: str = "") -> dict:
+    """One replica: deliver ``calls`` in a shuffled order, in batches; return the sum of its deltas
+    (and check they equal the replica's own persisted totals)."""
     import random
 
     from llm_otel.processor.ledger import open_ledger
@@ -209,12 +210,14 @@ def replay(url: str, calls: list[PricedCall], seed: int, batch: int) -> dict:
     order = list(calls)
     random.Random(seed).shuffle(order)
     total: dict = {}
-    with open_ledger(url) as led:
+    with open_ledger(url, replica=replica) as led:
         for k in range(0, len(order), batch):
             for o in led.record_calls(order[k : k + batch]):
                 for key, v in o.delta.items():
                     total[key] = total.get(key, Decimal(0)) + v
-    return {k: v for k, v in total.items() if v}
+        total = {k: v for k, v in total.items() if v}
+        assert flat_totals(led) == total, "a replica's own totals differ from the deltas it returned"
+    return total
 
 
 def recomputed_totals(ledger: object) -> dict:
@@ -229,5 +232,6 @@ def recomputed_totals(ledger: object) -> dict:
     return out
 
 
-def flat_totals(ledger: object) -> dict:
-    return {(m, labels): v for m, s in ledger.totals().items() for labels, v in s.items()}  # type: ignore[attr-defined]
+def flat_totals(ledger: object, *, all_replicas: bool = False) -> dict:
+    series = ledger.totals(all_replicas=all_replicas).items()  # type: ignore[attr-defined]
+    return {(m, labels): v for m, s in series for labels, v in s.items()}

@@ -46,16 +46,16 @@ OA_CHAT_STREAM = "open-telemetry/opentelemetry-python-contrib:instrumentation-ge
 OA_CHAT_ASYNC = "open-telemetry/opentelemetry-python-contrib:instrumentation-genai/opentelemetry-instrumentation-openai-v2/tests/cassettes/test_async_chat_completion_no_content.yaml#0"  # noqa: E501
 OA_CHAT_CACHE_READ = "traceloop/openllmetry:packages/opentelemetry-instrumentation-openai/tests/traces/cassettes/test_prompt_caching/test_openai_prompt_caching.yaml#1"  # noqa: E501
 OA_CHAT_STREAM_CACHE_READ = (
-    "DataDog/dd-trace-py:tests/contrib/openai/cassettes/v1/chat_completion_stream_prompt_caching_cache_read.yaml#0"  # noqa: E501
+    "DataDog/dd-trace-py:tests/contrib/openai/cassettes/v1/chat_completion_stream_prompt_caching_cache_read.yaml#0"
 )
 OA_CHAT_CACHE_WRITE = (
-    "DataDog/dd-trace-py:tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_5_6_cache_write.yaml#0"  # noqa: E501
+    "DataDog/dd-trace-py:tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_5_6_cache_write.yaml#0"
 )
 OA_RESPONSES_CACHE_READ = (
-    "pydantic/pydantic-ai:tests/models/cassettes/test_openai_prompt_cache/test_openai_responses_prompt_cache_e2e.yaml#1"  # noqa: E501
+    "pydantic/pydantic-ai:tests/models/cassettes/test_openai_prompt_cache/test_openai_responses_prompt_cache_e2e.yaml#1"
 )
 OA_RESPONSES_STREAM_CACHE_READ = (
-    "DataDog/dd-trace-py:tests/contrib/openai/cassettes/v1/responses_stream_prompt_caching_cache_read.yaml#0"  # noqa: E501
+    "DataDog/dd-trace-py:tests/contrib/openai/cassettes/v1/responses_stream_prompt_caching_cache_read.yaml#0"
 )
 OA_EMBEDDINGS = "pydantic/pydantic-ai:tests/cassettes/test_embeddings/TestOpenAI.test_instrumentation.yaml#0"
 
@@ -328,8 +328,9 @@ def test_openllmetry_anthropic_stream_adds_the_message_start_output_placeholder(
     assert theirs.usage.cache_write_tokens == ours.usage.cache_write_tokens
 
 
-@pytest.mark.parametrize("instrumentation", ["otel_genai_anthropic", "openllmetry_anthropic",
-                                             "openinference_anthropic"])
+@pytest.mark.parametrize(
+    "instrumentation", ["otel_genai_anthropic", "openllmetry_anthropic", "openinference_anthropic"]
+)
 def test_a_1h_cache_write_without_ttl_split_is_priced_at_the_5m_rate(
     runs: dict[str, Run], instrumentation: str
 ) -> None:

@@ -354,3 +354,13 @@ def test_a_lost_postgresql_connection_fails_one_batch_and_the_next_reconnects(tm
             assert led.record_calls([call()])[0].status == "new"
     finally:
         gen.close()
+
+
+def test_each_replica_resumes_its_own_totals_and_all_replicas_sum_to_the_ledger(url: str) -> None:
+    with open_ledger(url, replica="a") as a, open_ledger(url, replica="b") as b:
+        (x,) = a.record_calls([call(response_id="ra")])
+        (y,) = b.record_calls([call(response_id="rb"), call(response_id="rb2")])[:1]
+        assert flat(a.totals()) == x.delta
+        assert flat(b.totals())[(CALLS, (*LABELS, "ok"))] == 2
+        assert flat(a.totals(all_replicas=True))[(CALLS, (*LABELS, "ok"))] == 3
+        assert y.status == "new"

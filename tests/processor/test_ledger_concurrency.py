@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from ledger_support import pg_schema_url, recomputed_totals, replay, sqlite_url, workload
+from ledger_support import flat_totals, pg_schema_url, recomputed_totals, replay, sqlite_url, workload
 
 from llm_otel.processor.ledger import open_ledger
 
@@ -26,7 +26,15 @@ def single_processor_totals(tmp_path_factory: pytest.TempPathFactory) -> dict:
     url = sqlite_url(tmp_path_factory.mktemp("single"))
     replay(url, CALLS, seed=0, batch=len(CALLS))
     with open_ledger(url) as led:
-        return {(m, labels): v for m, s in led.totals().items() for labels, v in s.items()}
+        totals = {(m, labels): v for m, s in led.totals().items() for labels, v in s.items()}
+        return {"totals": totals, "tasks": task_sums(led)}
+
+
+def task_sums(led: object) -> dict:
+    return {
+        t.task_id: (t.calls, t.tokens_input, t.tokens_cache_read, t.tokens_output, t.cost, t.cache_savings)
+        for t in led.tasks_in_range()  # type: ignore[attr-defined]
+    }
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -45,16 +53,16 @@ def merged(parts: list[dict]) -> dict:
     return {k: v for k, v in out.items() if v}
 
 
-def check(url: str, deltas: list[dict], expected: dict) -> None:
+def check(url: str, deltas: list[dict], single: dict) -> None:
+    expected = single["totals"]
     with open_ledger(url) as led:
-        totals = {(m, labels): v for m, s in led.totals().items() for labels, v in s.items()}
-        assert totals == expected
+        assert task_sums(led) == single["tasks"]
+        assert flat_totals(led, all_replicas=True) == expected
         assert merged(deltas) == expected
         assert recomputed_totals(led) == expected
         counted = led.calls_in_range(0, 2**62)
         assert len(counted) == 180
         assert all(r.dialect == "llm_otel" for r in counted)  # the richest record of each response
-        assert sum(t.calls for t in led.tasks_in_range()) == 180
 
 
 def test_threads_hammering_the_same_spans_count_each_call_once(url: str, single_processor_totals: dict) -> None:
@@ -64,7 +72,7 @@ def test_threads_hammering_the_same_spans_count_each_call_once(url: str, single_
 
     def worker(i: int) -> None:
         try:
-            results[i] = replay(url, CALLS, seed=i + 1, batch=25)
+            results[i] = replay(url, CALLS, seed=i + 1, batch=25, replica=f"r{i}")
         except BaseException as exc:
             errors.append(exc)
 
@@ -80,5 +88,5 @@ def test_threads_hammering_the_same_spans_count_each_call_once(url: str, single_
 def test_processes_sharing_one_ledger_count_each_call_once(url: str, single_processor_totals: dict) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(3) as pool:
-        results = pool.starmap(replay, [(url, CALLS, seed, 40) for seed in (11, 12, 13)])
+        results = pool.starmap(replay, [(url, CALLS, seed, 40, f"p{seed}") for seed in (11, 12, 13)])
     check(url, results, single_processor_totals)

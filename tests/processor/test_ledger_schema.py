@@ -165,3 +165,27 @@ def test_the_postgresql_bulk_types_match_the_schema() -> None:
     finally:
         gen.close()
     assert actual == dict(zip(CALL_COLUMNS, CALL_PG_TYPES, strict=True))
+
+
+def test_cost_buckets_are_valid_json_with_exact_decimal_strings() -> None:
+    import json
+    from decimal import Decimal
+
+    from llm_otel.pricing.cost import BucketCost, Cost
+    from llm_otel.processor.ledger import PricedCall
+    from llm_otel.processor.ledger.rows import call_values
+
+    tiny = Decimal("1.23456789123456789E-10")
+    b = BucketCost("cache_write_1h", 7, Decimal("6E+0"), tiny, Decimal("6"), tiny, 'odd"model', ">200k")
+    pc = PricedCall(call().record, Cost(tiny, tiny, "list", (b,)))
+    (obj,) = json.loads(call_values(pc, 0)["cost_buckets"])
+    assert obj == {
+        "bucket": "cache_write_1h",
+        "quantity": 7,
+        "unit_price_per_mtok": "6",
+        "amount": "0.000000000123456789123456789",
+        "list_unit_price_per_mtok": "6",
+        "list_amount": "0.000000000123456789123456789",
+        "model": 'odd"model',
+        "context_tier": ">200k",
+    }

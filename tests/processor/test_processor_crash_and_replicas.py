@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from collector_proc import Collector
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
@@ -21,7 +22,7 @@ from llm_otel.processor.ledger import open_ledger
 
 def _totals(url: str) -> dict[str, dict[tuple[str | None, ...], Decimal]]:
     with open_ledger(url) as ledger:
-        return ledger.totals()
+        return ledger.totals(all_replicas=True)
 
 
 def _sum(totals: dict[str, dict[tuple[str | None, ...], Decimal]], metric: str) -> Decimal:
@@ -70,7 +71,7 @@ def test_kill_9_mid_load_then_restart_loses_nothing_and_counts_nothing_twice(tmp
         assert _sum(totals, semconv.METRIC_CALLS) == truth.calls
         scraped = c.scrape()  # counters resumed from the ledger after the restart, plus what came after
         assert scraped["llm_calls_total"] == truth.calls
-        assert scraped["llm_cost_usd_total"] == __import__("pytest").approx(float(truth.cost), rel=1e-12)
+        assert scraped["llm_cost_usd_total"] == pytest.approx(float(truth.cost), rel=1e-12)
     finally:
         c.stop()
 
@@ -91,7 +92,9 @@ def test_three_replicas_behind_a_task_id_router_with_one_postgresql_ledger_equal
     spans, truth = generate(150, 3, seed=5, unattributed_calls=15)
     shared, alone = pg_schemas(), pg_schemas()
     flags = ("--grace-period-s", "0.2")
-    replicas = [Collector(shared, *flags, log_path=tmp_path / f"replica{i}.log") for i in range(3)]
+    replicas = [
+        Collector(shared, *flags, "--replica", f"r{i}", log_path=tmp_path / f"replica{i}.log") for i in range(3)
+    ]
     single = Collector(alone, *flags, log_path=tmp_path / "single.log")
     try:
         for c in [*replicas, single]:
@@ -112,9 +115,13 @@ def test_three_replicas_behind_a_task_id_router_with_one_postgresql_ledger_equal
             time.sleep(0.2)
         for name in ("llm_calls_total", "llm_tokens_total", "llm_task_cost_usd_count"):
             assert sum(x.get(name, 0) for x in r) == s[name], name
-        assert sum(x["llm_cost_usd_total"] for x in r) == __import__("pytest").approx(
-            s["llm_cost_usd_total"], rel=1e-12
-        )
+        assert sum(x["llm_cost_usd_total"] for x in r) == pytest.approx(s["llm_cost_usd_total"], rel=1e-12)
+        # A restarted replica resumes its own totals, not the shared ledger's: the sum still matches.
+        replicas[1].terminate()
+        replicas[1].start(ports=replicas[1].ports)
+        after = [c.scrape() for c in replicas]
+        assert sum(x.get("llm_calls_total", 0) for x in after) == s["llm_calls_total"]
+        assert after[1].get("llm_calls_total") == r[1].get("llm_calls_total")
     finally:
         for c in [*replicas, single]:
             c.stop()

@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 from collector_proc import Collector, sample_values
+from grpc import Compression as GrpcCompression
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from workload import Truth, export_all, generate
 
@@ -51,8 +53,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Collector, T
     c = Collector(url, "--grace-period-s", "0.2", log_path=tmp / "collector.log").start()
     spans, truth = generate(N_TASKS, CALLS_PER_TASK, seed=7, unattributed_calls=UNATTRIBUTED)
     half = len(spans) // 2
-    export_all(HttpExporter(endpoint=c.http_endpoint, timeout=30), spans[:half], batch=128)
-    grpc = GrpcExporter(endpoint=c.grpc_endpoint, insecure=True, timeout=30)
+    # Both exporters compress with gzip, as a production exporter would.
+    export_all(HttpExporter(endpoint=c.http_endpoint, timeout=30, compression=HttpCompression.Gzip), spans[:half], 128)
+    grpc = GrpcExporter(endpoint=c.grpc_endpoint, insecure=True, timeout=30, compression=GrpcCompression.Gzip)
     export_all(grpc, spans[half:], batch=128)
     export_all(grpc, spans[half : half + 128], batch=128)  # a retried batch: must count once
     yield c, truth, url

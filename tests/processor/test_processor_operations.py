@@ -142,3 +142,28 @@ def test_logs_are_json_lines_without_prompt_content(tmp_path: Path) -> None:
     lines = (tmp_path / "c.log").read_text().splitlines()
     assert lines and all(json.loads(line)["level"] for line in lines)
     assert "gen_ai.input.messages" not in "".join(lines)
+
+
+def test_the_prometheus_config_is_valid_for_promtool() -> None:
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: apt-get install prometheus (.ci/run does)"
+    out = subprocess.run([promtool, "check", "config", str(root / "collector" / "prometheus.yml")], capture_output=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_gateway_routes_genai_spans_by_task_id_without_sampling() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = yaml.safe_load((root / "collector" / "otelcol-gateway.yaml").read_text())
+    lb = cfg["exporters"]["load_balancing/llm-otel"]
+    assert lb["routing_key"] == "attributes" and lb["routing_attributes"] == [semconv.TASK_ID]
+    genai = cfg["service"]["pipelines"]["traces/genai"]
+    assert genai["exporters"] == ["load_balancing/llm-otel"]
+    assert not any("sampl" in p for p in genai["processors"])
+    assert "filter/genai" in genai["processors"]
+    assert cfg["service"]["pipelines"]["traces"]["exporters"] == ["otlp/traces"]  # the normal pipeline is untouched

@@ -129,3 +129,33 @@ def test_memory_per_open_task_is_under_one_kilobyte(setup: Any) -> None:
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
     assert grown / len(ids) < 1024
+
+
+def test_a_record_the_ledger_refuses_is_reported_back_and_not_counted(setup: Any) -> None:
+    import dataclasses
+
+    from llm_otel.pricing.usage import Usage
+
+    pipe, _, _, metrics, _ = setup
+    good = record(call_span())
+    bad = dataclasses.replace(record(call_span()), usage=Usage(input_tokens=-3, output_tokens=1))
+    refused = pipe.submit([good, bad], []).result(10)
+    assert len(refused) == 1 and refused[0]
+    assert metrics.business.value("llm_calls") == 1
+
+
+def test_a_negative_delta_never_makes_an_exposed_counter_go_down() -> None:
+    from decimal import Decimal
+
+    m = ProcessorMetrics()
+    labels = ("openai", "gpt-4o", "secops", "triage", "input")
+
+    def exposed() -> float:
+        return sum(s.value for f in m.business.collect() for s in f.samples if s.name == "llm_tokens_total")
+
+    m.business.apply_deltas([{("llm_tokens", labels): Decimal(100)}])
+    m.business.apply_deltas([{("llm_tokens", labels): Decimal(-40)}])  # a richer duplicate moved 40 tokens
+    assert exposed() == 100
+    assert m.business.value("llm_tokens") == 60
+    m.business.apply_deltas([{("llm_tokens", labels): Decimal(50)}])
+    assert exposed() == 110

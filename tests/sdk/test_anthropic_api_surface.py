@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx2
 import pydantic
 import pytest
 from anthropic_helpers import (
@@ -27,12 +28,11 @@ from anthropic_helpers import (
     usage_spans,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from replay.server import ReplayServer
 
-import httpx2
 import llm_otel.sdk.anthropic as instrumentation
 from llm_otel import BudgetExceeded, semconv
 from llm_otel.sdk import context
+from replay.server import ReplayServer
 
 
 class Answer(pydantic.BaseModel):
@@ -73,7 +73,7 @@ def assert_stream_usage(spans: InMemorySpanExporter, provider: str = "anthropic"
 
 
 def test_create_records_request_attributes_and_usage(server: ReplayServer, spans: InMemorySpanExporter) -> None:
-    tools = [{"name": "lookup", "description": "d", "input_schema": {"type": "object"}}]
+    tools: Any = [{"name": "lookup", "description": "d", "input_schema": {"type": "object"}}]
     message = sync_client(server.base_url("json")).messages.create(
         **REQUEST, tools=tools, stop_sequences=["END"], extra_body={"temperature": 0.5}
     )

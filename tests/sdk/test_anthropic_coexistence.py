@@ -28,11 +28,11 @@ from anthropic_helpers import (
 from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as OpenLLMetryInstrumentor
 from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor as OfficialInstrumentor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from replay.server import ReplayServer
 
 import llm_otel.sdk.anthropic as instrumentation
 from llm_otel import semconv
 from llm_otel.sdk import context
+from replay.server import ReplayServer
 
 OFFICIAL = "opentelemetry.instrumentation.genai.anthropic"
 OPENLLMETRY = "opentelemetry.instrumentation.anthropic"

@@ -18,13 +18,13 @@ from anthropic_helpers import (
     sync_client,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from replay.server import ReplayServer
 
 import llm_otel.sdk.anthropic as instrumentation
 from llm_otel.sdk import call as call_module
 from llm_otel.sdk import context
 from llm_otel.sdk.anthropic import stream as stream_module
 from llm_otel.sdk.anthropic import wrappers
+from replay.server import ReplayServer
 
 ERROR_JSON = '{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
 
@@ -77,7 +77,7 @@ def test_a_fault_does_not_change_the_events_of_a_stream(
     server: ReplayServer, spans: InMemorySpanExporter, fault: str
 ) -> None:
     events = list(sync_client(server.base_url("sse")).messages.create(**REQUEST, stream=True))
-    assert [e.type for e in events][0] == "message_start" and events[-1].type == "message_stop"
+    assert events[0].type == "message_start" and events[-1].type == "message_stop"
     with sync_client(server.base_url("sse")).messages.stream(**REQUEST) as stream:
         assert stream.get_final_text() == "word0 word1 word2 word3 word4 "
     assert len(our_spans(spans)) <= 2

@@ -10,6 +10,7 @@ import gc
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import pytest
 from anthropic_helpers import (
     FAILING_STREAM,
@@ -24,11 +25,10 @@ from anthropic_helpers import (
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from replay.server import ReplayServer
 
-import anthropic
 import llm_otel.sdk.anthropic as instrumentation
 from llm_otel import semconv
+from replay.server import ReplayServer
 
 NATIVE = {"native_on": {}, "native_off": {"open_telemetry": False}}
 

@@ -188,3 +188,11 @@ def test_reentering_an_open_task_does_not_make_it_its_own_parent() -> None:
         with t:
             assert t.parent is None
         assert llm_otel.current_task() is t
+
+
+def test_decorating_a_generator_function_fails_at_decoration_with_advice() -> None:
+    def gen() -> object:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator"):
+        llm_otel.task("t")(gen)

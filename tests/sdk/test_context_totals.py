@@ -6,13 +6,18 @@ import asyncio
 import gc
 import threading
 import time
+from typing import Any
 
+import anthropic
+import openai
 import pytest
 
 import llm_otel
 from llm_otel.pricing import price
 from llm_otel.pricing.usage import Usage
 from llm_otel.sdk import call, context
+from replay import corpus
+from replay.server import ReplayServer
 
 USAGE = Usage(input_tokens=10_000, output_tokens=2_000)
 
@@ -131,3 +136,45 @@ def test_task_keeps_its_totals_after_the_block_and_the_tasks_are_collectable() -
         _one_call()
     gc.collect()
     assert t.calls == 1 and "calls=1" in repr(t)
+
+
+def _replayable(provider: str, path: str) -> dict[str, Any]:
+    return next(
+        e
+        for e in corpus.exchanges(provider)
+        if e["path"] == path and not e["stream"] and not e["query"] and not corpus.is_async(e)
+        and e["expected"]["response_model"]
+    )
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_real_client_calls_feed_the_totals_and_the_budget_stops_the_next_request_before_it_is_sent(
+    provider: str,
+) -> None:
+    if provider == "openai":
+        ex = _replayable("openai", "/v1/chat/completions")
+    else:
+        ex = _replayable("anthropic", "/v1/messages")
+    llm_otel.instrument(providers=(provider,))
+    try:
+        with ReplayServer() as server:
+            server.add("k", ex)
+            if provider == "openai":
+                client: Any = openai.OpenAI(base_url=server.base_url("k") + "/v1", api_key="test", max_retries=0)
+                send = lambda: client.chat.completions.create(**ex["request"])  # noqa: E731
+            else:
+                client = anthropic.Anthropic(base_url=server.base_url("k"), api_key="test", max_retries=0)
+                send = lambda: client.messages.create(**ex["request"])  # noqa: E731
+            with llm_otel.task("budgeted", budget_usd=1e-12) as t:
+                send()
+                assert "k" in server.requests
+                server.requests.clear()
+                with pytest.raises(llm_otel.BudgetExceeded):
+                    send()
+                assert "k" not in server.requests  # the request was never sent
+    finally:
+        llm_otel.uninstrument()
+    expected = ex["expected"]
+    assert t.calls == 1
+    assert t.tokens == (expected["input_tokens"] or 0) + (expected["output_tokens"] or 0)
+    assert t.cost_usd > 0

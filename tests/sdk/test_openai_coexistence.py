@@ -49,7 +49,28 @@ def other(request: pytest.FixtureRequest) -> Iterator[str]:
     yield request.param
     llm_openai.uninstall()
     instrumentor.uninstrument()
+    _unwrap_leftovers(INSTRUMENTATIONS[request.param])
     mp.undo()
+
+
+def _unwrap_leftovers(module_prefix: str) -> None:
+    """OpenLLMetry's uninstrument() leaves some wrappers in place: remove them so other tests run clean."""
+    import sys
+
+    import wrapt
+
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("openai.resources") or module is None:
+            continue
+        for cls in list(vars(module).values()):
+            if not isinstance(cls, type) or cls.__module__ != name:
+                continue
+            for attr, value in list(vars(cls).items()):
+                while isinstance(value, wrapt.FunctionWrapper) and getattr(
+                    value._self_wrapper, "__module__", ""
+                ).startswith(module_prefix):
+                    value = value.__wrapped__
+                    setattr(cls, attr, value)
 
 
 @pytest.fixture(scope="module")

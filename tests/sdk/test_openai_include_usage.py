@@ -75,7 +75,9 @@ def test_app_that_did_not_ask_sees_exactly_the_uninstrumented_chunks(
     assert _chunks(server) == uninstrumented_chunks
     sent = json.loads(server.requests["last"][2])
     assert sent["stream_options"] == {"include_usage": True}
-    (span,) = llm_spans(spans)
+    found = llm_spans(spans)
+    assert len(found) == 1, [(s.name, s.instrumentation_scope.name) for s in found]
+    span = found[0]
     assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == CHAT["expected"]["input_tokens"]
     assert span.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == CHAT["expected"]["output_tokens"]
 

@@ -145,7 +145,7 @@ def mismatches(span: ReadableSpan, expected: dict[str, Any]) -> list[str]:
     ):
         if expected[key] != attrs.get(name):
             out.append(f"{key}: expected {expected[key]!r}, span has {attrs.get(name)!r}")
-    reasons = attrs.get(semconv.GEN_AI_RESPONSE_FINISH_REASONS)
+    reasons: Any = attrs.get(semconv.GEN_AI_RESPONSE_FINISH_REASONS)
     if (expected["finish_reasons"] or None) != (list(reasons) if reasons else None):
         out.append(f"finish_reasons: expected {expected['finish_reasons']!r}, span has {reasons!r}")
     return out

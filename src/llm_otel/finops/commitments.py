@@ -30,7 +30,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -363,8 +363,11 @@ class CommitmentCollector:
     error keeps the previous values.
     """
 
-    def __init__(self, ledger: Any, book: PriceBook, *, refresh_s: float = 300.0) -> None:
+    def __init__(
+        self, ledger: Any, book: PriceBook, *, refresh_s: float = 300.0, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self._ledger, self._book, self._refresh_s = ledger, book, refresh_s
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.Lock()
         self._samples: list[GaugeSample] = []
         self._at = float("-inf")
@@ -373,7 +376,7 @@ class CommitmentCollector:
         with self._lock:
             if time.monotonic() - self._at >= self._refresh_s:
                 with contextlib.suppress(Exception):  # a scrape must not fail on a ledger hiccup
-                    self._samples = gauge_samples(month_to_date(self._ledger, self._book))
+                    self._samples = gauge_samples(month_to_date(self._ledger, self._book, self._clock()))
                 self._at = time.monotonic()
             return list(self._samples)
 

@@ -64,7 +64,29 @@ def render_table(report: dict[str, Any]) -> str:
                         pct(b["share_used"])] for b in mtd["budgets"]]
         out += ["", tabulate(budget_rows, headers=["team", "task type", "budget", "month to date", "used"],
                              colalign=["left", "left", "right", "right", "right"], disable_numparse=True)]
+    out += render_commitments(report.get("commitments") or [])
     return "\n".join(out) + "\n"
+
+
+def render_commitments(commitments: list[dict[str, Any]]) -> list[str]:
+    """The committed-capacity section: one line per commitment, then each team's share of its used fee."""
+    if not commitments:
+        return []
+    rows = []
+    for c in commitments:
+        active = f"{c['active_hours']}/{c['hours_in_force']:g}"
+        rows.append([c["name"], usd(c["fee_usd"]), pct(c["utilization"]), active, usd(c["idle_cost_usd"]),
+                     usd(c["used_fee_usd"]),
+                     usd(c["list_equivalent_usd"]), usd(c["net_savings_usd"]), "", "", ""])
+        for t in c["teams"]:
+            rows.append(["", "", "", "", "", "", usd(t["list_equivalent_usd"]), "", t["team"], pct(t["share"]),
+                         usd(t["allocated_fee_usd"])])
+    headers = ["commitment", "fee", "utilization", "active h", "idle cost", "used fee", "list equiv.", "net savings",
+               "team", "share", "allocated"]
+    return ["", "Committed capacity (utilization vs price-book capacity; idle = unused fee; used fee split by "
+            "list-cost equivalent)",
+            tabulate(rows, headers=headers, colalign=["left", *["right"] * 7, "left", "right", "right"],
+                     disable_numparse=True)]
 
 
 def render_csv(report: dict[str, Any]) -> str:

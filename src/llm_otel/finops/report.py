@@ -15,8 +15,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from llm_otel.finops.commitments import analyze, result_json
 from llm_otel.finops.forecast import daily_points, forecast_month, past_accuracy
 from llm_otel.finops.showback import Group, group_calls, inclusive_input
+from llm_otel.pricing.book import PriceBook
 from llm_otel.processor.ledger import CallRow, TaskRow, open_ledger
 
 SCHEMA = "llm-otel.report/1"
@@ -126,8 +128,12 @@ def build_report(
     by: Sequence[str] = ("team", "task_type"),
     budgets: Sequence[BudgetLine] = (),
     now: datetime | None = None,
+    pricebook: PriceBook | None = None,
 ) -> dict[str, Any]:
-    """The report as plain data (see docs/finops.md for the schema)."""
+    """The report as plain data (see docs/finops.md for the schema).
+
+    ``pricebook``: its committed capacity becomes the ``commitments`` section (empty without one).
+    """
     now = now or datetime.now(timezone.utc)
     until = until or now
     since = since or until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -166,4 +172,7 @@ def build_report(
             "budgets": budgets_json(budgets, month_calls),
         },
         "series": series(calls, tasks),
+        "commitments": [result_json(r) for r in analyze(pricebook.committed, calls, since, until)]
+        if pricebook is not None
+        else [],
     }

@@ -10,6 +10,7 @@ _FLAGS = (
     ("--otlp-http", "HOST:PORT", "OTLP/HTTP receiver, POST /v1/traces (default 127.0.0.1:4318; 'off' disables)"),
     ("--metrics", "HOST:PORT", "GET /metrics, /healthz, /readyz (default 127.0.0.1:9464)"),
     ("--ledger", "URL", "sqlite:///llm-otel.db (default) or postgresql://USER@HOST:PORT/DB"),
+    ("--replica", "NAME", "this replica's stable identity when several share one ledger (e.g. the pod name)"),
     ("--pricebook", "FILE", "price book (contracts, custom models); default: list prices"),
     ("--forward", "URL", "OTLP/HTTP endpoint that receives the priced spans"),
     ("--auth-token", "TOKEN", "require 'Authorization: Bearer TOKEN' on both OTLP endpoints"),

@@ -34,6 +34,7 @@ class ProcessorConfig:
     otlp_http: str | None = "127.0.0.1:4318"
     metrics: str = "127.0.0.1:9464"
     ledger: str = "sqlite:///llm-otel.db"
+    replica: str = ""  # stable identity when several processors share one ledger (e.g. the pod name)
     pricebook: str | None = None
     forward: str | None = None  # http(s)://host:port[/v1/traces]: OTLP/HTTP protobuf
     forward_headers: dict[str, str] = field(default_factory=dict)

@@ -29,6 +29,7 @@ class Tally:
     duplicate_span: int = 0
     duplicate_response: int = 0
     expired: int = 0
+    rejected: int = 0  # the ledger refused the record (``CallOutcome.reason``): reported to the sender
     late: int = 0
     deltas: list[dict[tuple[str, tuple[str | None, ...]], Decimal]] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)  # task ids of counted, not-late calls
@@ -47,6 +48,8 @@ def tally(outcomes: Iterable[Any]) -> Tally:
             t.duplicate_span += 1
         elif status == "duplicate_response":
             t.duplicate_response += 1
+        elif status == "rejected":
+            t.rejected += 1
         else:
             t.expired += 1
         if o.delta:

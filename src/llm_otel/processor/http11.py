@@ -138,6 +138,11 @@ class HttpServer:
                 self._drained.set()
 
     async def _body(self, headers: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            raise _TooLarge(
+                f"body of {length} bytes is larger than the {self.max_body} bytes accepted; send smaller batches"
+            )
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -158,16 +163,11 @@ class HttpServer:
                     raise _TooLarge(f"body larger than {self.max_body} bytes")
                 parts.append(await reader.readexactly(size))
                 await reader.readexactly(2)
-        length = headers.get("content-length")
         if length is None:
             return b""
         if not length.isdigit():
             raise ValueError("malformed Content-Length")
         n = int(length)
-        if n > self.max_body:
-            raise _TooLarge(
-                f"body of {n} bytes is larger than the {self.max_body} bytes accepted; send smaller batches"
-            )
         return await reader.readexactly(n) if n else b""
 
     async def _send(self, writer: asyncio.StreamWriter, resp: Response, keep_alive: bool) -> None:

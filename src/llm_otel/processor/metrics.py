@@ -36,6 +36,8 @@ OTHER = "other"
 UNKNOWN = "unknown"
 MAX_LABEL_LENGTH = 100
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_CACHED_KEYS = 100_000  # raw label tuples remembered with their guarded form (hot path)
+_ZERO = Decimal(0)
 
 # Label names and help of the business counters (must match ledger.COUNTER_LABELS orders).
 COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -83,6 +85,7 @@ class LabelGuard:
         self.cap = cap
         self._overflow = overflow
         self._accepted: dict[str, dict[str, str]] = {}  # label name -> raw value -> exposed value
+        self._overflow_children: dict[str, Any] = {}
 
     def value(self, label: str, raw: str | None) -> str:
         if raw is None:
@@ -94,7 +97,10 @@ class LabelGuard:
         if out is not None:
             return out
         if len(seen) >= self.cap:
-            self._overflow.labels(label).inc()
+            child = self._overflow_children.get(label)
+            if child is None:
+                child = self._overflow_children[label] = self._overflow.labels(label)
+            child.inc()
             return OTHER
         out = seen[raw] = sanitize(raw)
         return out
@@ -118,19 +124,37 @@ class BusinessMetrics(Collector):
         self._counters: dict[str, dict[tuple[str, ...], Decimal]] = {m: {} for m in COUNTERS}
         self._tasks: dict[tuple[str, str, str], _TaskHistogram] = {}
         self._budgets = {(b.team, b.task_type): b.usd for b in budgets}
+        self._keys: dict[tuple[str, tuple[str | None, ...]], tuple[str, ...]] = {}  # raw -> guarded labels
+        # Prometheus counters never go down: after a negative delta a series is exposed at its
+        # previous value until later increments bring the exact total back above it.
+        self._floors: dict[str, dict[tuple[str, ...], Decimal]] = {m: {} for m in COUNTERS}
 
     def apply_deltas(self, deltas: Iterable[Mapping[tuple[str, tuple[str | None, ...]], Decimal]]) -> None:
         """Add the ledger's signed counter deltas (``CallOutcome.delta``, or ``Ledger.totals`` on resume)."""
         guard = self._guard.value
+        cache = self._keys
+        counters = self._counters
         with self._lock:
             for delta in deltas:
-                for (metric, labels), amount in delta.items():
-                    series = self._counters.get(metric)
-                    if series is None or not amount:
-                        continue
-                    names = COUNTERS[metric][0]
-                    key = tuple(guard(n, v) for n, v in zip(names, labels, strict=False))
-                    series[key] = series.get(key, Decimal(0)) + amount
+                for mk, amount in delta.items():
+                    key = cache.get(mk)
+                    if key is None:
+                        metric, labels = mk
+                        if metric not in counters:
+                            continue
+                        names = COUNTERS[metric][0]
+                        key = tuple(guard(n, v) for n, v in zip(names, labels, strict=False))
+                        # Keys with "other" are not cached, so every overflowing value is counted.
+                        if OTHER not in key:
+                            if len(cache) >= MAX_CACHED_KEYS:
+                                cache.clear()
+                            cache[mk] = key
+                    series = counters[mk[0]]
+                    before = series.get(key, _ZERO)
+                    series[key] = before + amount
+                    if amount < 0:  # a richer duplicate moved spend away: hold the exposed value
+                        floors = self._floors[mk[0]]
+                        floors[key] = max(before, floors.get(key, before))
 
     def resume(self, totals: Mapping[str, Mapping[tuple[str | None, ...], Decimal]]) -> None:
         """Start from the ledger's totals so a restart shows Prometheus no drop."""
@@ -158,7 +182,7 @@ class BusinessMetrics(Collector):
                 h.exemplars[i] = Exemplar({"trace_id": trace_id}, cost, time.time())
 
     def value(self, metric: str, **labels: str) -> Decimal:
-        """Sum of a counter over the series matching ``labels`` (tests and the demo read this)."""
+        """Exact sum of a counter over the series matching ``labels`` (the ledger's view, before any floor)."""
         names = COUNTERS[metric][0]
         with self._lock:
             return sum(
@@ -173,6 +197,12 @@ class BusinessMetrics(Collector):
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             counters = {m: dict(s) for m, s in self._counters.items()}
+            for m, floors in self._floors.items():
+                for key, floor in list(floors.items()):
+                    if counters[m].get(key, _ZERO) >= floor:
+                        del floors[key]
+                    else:
+                        counters[m][key] = floor
             tasks = {k: (list(h.counts), list(h.exemplars), h.sum) for k, h in self._tasks.items()}
         for metric, series in counters.items():
             names, doc = COUNTERS[metric]

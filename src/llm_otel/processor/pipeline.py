@@ -41,6 +41,7 @@ from llm_otel.processor.rollup import Rollup
 log = logging.getLogger("llm_otel.processor.pipeline")
 
 MAX_REASONS = 5  # distinct rejection reasons quoted back to the sender
+RETENTION_EVERY_S = 3600.0  # how often old call rows are deleted when retention is configured
 
 
 class Overloaded(Exception):
@@ -64,7 +65,7 @@ class _Batch:
     task_spans: list[TaskSpanRecord]
     origins: list[Any] | None  # (resource, scope, span) per call, when forwarding
     size: int
-    future: Future[None] = field(default_factory=Future)
+    future: Future[list[str]] = field(default_factory=Future)  # reasons of calls the ledger refused
 
 
 def rejection_reason(exc: MalformedSpan) -> str:
@@ -165,8 +166,12 @@ class Pipeline:
         """Normalize the request's spans and wait until their rows are durable."""
         calls, tasks, origins, received, rejected, reasons = self.normalize(decoded, transport)
         if calls or tasks:
-            fut = self.submit(calls, tasks, origins)
-            await asyncio.wrap_future(fut)
+            refused = await asyncio.wrap_future(self.submit(calls, tasks, origins))
+            if refused:
+                rejected += len(refused)
+                self.metrics.spans_rejected.labels(transport, "invalid_record").inc(len(refused))
+                reasons.extend(r for r in dict.fromkeys(refused) if r not in reasons)
+                del reasons[MAX_REASONS:]
         message = ""
         if rejected:
             message = f"{rejected} of {received} spans rejected: " + "; ".join(reasons)
@@ -175,8 +180,10 @@ class Pipeline:
 
     def submit(
         self, calls: list[CallRecord], tasks: list[TaskSpanRecord], origins: list[Any] | None = None
-    ) -> Future[None]:
-        """Queue records for the writer; the future resolves when they are durable (or fails)."""
+    ) -> Future[list[str]]:
+        """Queue records for the writer; the future resolves when they are durable (or fails).
+
+        Its result: the reasons of the calls the ledger refused to store (rejected, not counted)."""
         size = len(calls) + len(tasks)
         batch = _Batch(calls, tasks, origins, size)
         with self._cond:
@@ -207,6 +214,7 @@ class Pipeline:
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self.tick_s
+        next_retention = time.monotonic() + 60.0
         while True:
             batches = self._take()
             if batches:
@@ -217,6 +225,9 @@ class Pipeline:
                 self.rollup.tick()
                 if not self._healthy:
                     self._probe()
+            if now >= next_retention:
+                next_retention = now + RETENTION_EVERY_S
+                self._apply_retention()
             with self._cond:
                 if self._closing and not self._queue:
                     return
@@ -249,14 +260,29 @@ class Pipeline:
         if self.forwarder is not None:
             origins = [o for b in batches if b.origins is not None for o in b.origins]
             self.forwarder.enqueue(origins, priced)
+        i = 0
         for b in batches:
-            b.future.set_result(None)
+            n = len(b.calls)
+            refused = [o.reason or "refused by the ledger" for o in outcomes[i : i + n] if o.status == "rejected"]
+            i += n
+            b.future.set_result(refused)
         self._dequeued(size)
 
     def _dequeued(self, size: int) -> None:
         with self._cond:
             self._depth -= size
             self.metrics.queue_depth.set(self._depth)
+
+    def _apply_retention(self) -> None:
+        """Delete call rows past the ledger's retention (a no-op without ``retention_days``)."""
+        if getattr(self.ledger, "retention_days", None) is None:
+            return
+        try:
+            deleted = self.ledger.apply_retention()
+            if deleted:
+                log.info("retention applied", extra={"deleted_calls": deleted})
+        except Exception as exc:
+            log.warning("retention failed; will retry", extra={"error": type(exc).__name__})
 
     def _probe(self) -> None:
         """While unhealthy, see whether the ledger answers again (so new requests are accepted)."""

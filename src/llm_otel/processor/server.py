@@ -103,7 +103,11 @@ class Processor:
     def __init__(self, cfg: ProcessorConfig, *, ledger: Any = None) -> None:
         self.cfg = cfg
         self.metrics = ProcessorMetrics(max_label_values=cfg.max_label_values, budgets=cfg.budgets)
-        self.ledger = ledger if ledger is not None else open_ledger(cfg.ledger, retention_days=cfg.retention_days)
+        self.ledger = (
+            ledger
+            if ledger is not None
+            else open_ledger(cfg.ledger, retention_days=cfg.retention_days, replica=cfg.replica)
+        )
         self.metrics.business.resume(self.ledger.totals())
         self.rollup = Rollup(
             self.ledger, self.metrics, grace_period_s=cfg.grace_period_s, idle_timeout_s=cfg.idle_timeout_s

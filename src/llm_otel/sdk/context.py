@@ -187,6 +187,13 @@ class _Scope:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: F) -> F:
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            # A scope around a generator would be open between its yields, in the CALLER's
+            # context: spans there would be misattributed. Fail at decoration, not silently.
+            raise TypeError(
+                f"llm_otel scopes cannot decorate the generator function {fn.__qualname__!r}; "
+                "use `with llm_otel.task(...)` around the code that consumes it instead"
+            )
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)

@@ -56,6 +56,7 @@ def leaf_operation(value: object) -> str | None:
     """The canonical operation of a leaf inference call, or None (aggregating, unknown, not a string)."""
     return LEAF_OPERATIONS.get(value) if type(value) is str else None
 
+
 _ZERO_TRACE_ID: Final = bytes(16)
 _ZERO_SPAN_ID: Final = bytes(8)
 _STATUS_ERROR: Final = 2  # opentelemetry.proto.trace.v1.Status.STATUS_CODE_ERROR
@@ -115,14 +116,20 @@ def first_tokens(attrs: Mapping[str, object], keys: tuple[str, ...]) -> int | No
     return None
 
 
-def text(attrs: Mapping[str, object], key: str) -> str | None:
-    """A string attribute; other scalar types are stringified (a task id sent as int is still an id)."""
-    value = attrs.get(key)
-    if value is None or type(value) is str:
+def as_text(value: object) -> str | None:
+    """A string attribute value; an int or float is stringified (a task id sent as int is still an id)."""
+    if value is None or value.__class__ is str:
         return value  # type: ignore[return-value]
-    if isinstance(value, (int, float)):
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def text(attrs: Mapping[str, object], key: str) -> str | None:
+    """``as_text`` of the attribute under ``key``."""
+    return as_text(attrs.get(key))
 
 
 def provider_name(value: object) -> str | None:
@@ -161,10 +168,10 @@ def make_usage(
 ) -> Usage:
     """A contract ``Usage`` (input inclusive of cache reads and writes), with what was repaired in ``flags``.
 
-    ``input_exclusive``: the dialect is known to report input without cache tokens; they are added
-    and, when there were any, ``input_exclusive_of_cache`` is flagged. Otherwise, input below cache reads + writes cannot
-    be inclusive (an older or non-conforming instrumentation): it is repaired the same way and
-    ``input_exclusive_of_cache_inferred`` is flagged.
+    ``input_exclusive``: the dialect is known to report input without cache tokens; they are
+    added and, when there were any, ``input_exclusive_of_cache`` is flagged. Otherwise, input
+    below cache reads + writes cannot be inclusive (an older or non-conforming instrumentation):
+    it is repaired the same way and ``input_exclusive_of_cache_inferred`` is flagged.
     """
     cached = (cache_read or 0) + (cache_write or 0)
     if input_exclusive:
@@ -228,6 +235,13 @@ def call_record(
     """
     get = attrs.get
     parent = span.parent_span_id
+    task_id = as_text(get(semconv.TASK_ID))
+    task_type = as_text(get(semconv.TASK_TYPE))
+    team = as_text(get(semconv.TEAM))
+    if task_id is None or task_type is None or team is None:
+        task_id = task_id or text(resource, semconv.TASK_ID)
+        task_type = task_type or text(resource, semconv.TASK_TYPE)
+        team = team or text(resource, semconv.TEAM)
     return CallRecord(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
@@ -244,18 +258,18 @@ def call_record(
         service_tier=service_tier,
         error_type=error_type(span, attrs),
         stream_complete=stream_complete,
-        task_id=text(attrs, semconv.TASK_ID) or text(resource, semconv.TASK_ID),
-        task_type=text(attrs, semconv.TASK_TYPE) or text(resource, semconv.TASK_TYPE),
-        team=text(attrs, semconv.TEAM) or text(resource, semconv.TEAM),
-        agent_name=text(attrs, semconv.GEN_AI_AGENT_NAME),
-        agent_id=text(attrs, semconv.GEN_AI_AGENT_ID),
-        prompt_template=text(attrs, semconv.PROMPT_TEMPLATE) if semconv.PROMPT_TEMPLATE in attrs else None,
-        prompt_version=text(attrs, semconv.PROMPT_VERSION) if semconv.PROMPT_VERSION in attrs else None,
+        task_id=task_id,
+        task_type=task_type,
+        team=team,
+        agent_name=as_text(get(semconv.GEN_AI_AGENT_NAME)),
+        agent_id=as_text(get(semconv.GEN_AI_AGENT_ID)),
+        prompt_template=as_text(get(semconv.PROMPT_TEMPLATE)),
+        prompt_version=as_text(get(semconv.PROMPT_VERSION)),
         tools_count=_count(get(semconv.REQUEST_TOOLS_COUNT)),
         tools_bytes=_count(get(semconv.REQUEST_TOOLS_BYTES)),
         messages_count=_count(get(semconv.REQUEST_MESSAGES_COUNT)),
-        service_name=text(resource, RESOURCE_SERVICE_NAME),
-        flags=tuple(flags),
+        service_name=as_text(resource.get(RESOURCE_SERVICE_NAME)),
+        flags=tuple(flags) if flags else (),
     )
 
 

@@ -72,9 +72,11 @@ def read_call(
     first = common.first_tokens
     request_model = _first_text(attrs, request_model_keys)
     response_model = common.text(attrs, semconv.GEN_AI_RESPONSE_MODEL)
-    provider = common.provider_name(attrs.get(semconv.GEN_AI_PROVIDER_NAME)) or common.provider_name(
-        attrs.get(GEN_AI_SYSTEM)
-    ) or common.provider_from_model(response_model or request_model)
+    provider = (
+        common.provider_name(attrs.get(semconv.GEN_AI_PROVIDER_NAME))
+        or common.provider_name(attrs.get(GEN_AI_SYSTEM))
+        or common.provider_from_model(response_model or request_model)
+    )
     flags: list[str] = []
     usage = common.make_usage(
         input_tokens=first(attrs, input_keys),

@@ -26,11 +26,12 @@ DIALECT: Final = "llm_otel"
 
 _TASK_PREFIX: Final = semconv.TASK_SPAN_NAME_PREFIX
 _ITER_PREFIX: Final = semconv.USAGE_ITERATIONS_PREFIX
+# Longest suffix first: ".cache_read.input_tokens" also ends with ".input_tokens".
 _ITER_BUCKETS: Final = {
-    ".input_tokens": "input_tokens",
-    ".output_tokens": "output_tokens",
     ".cache_read.input_tokens": "cache_read_tokens",
     ".cache_write.input_tokens": "cache_write_tokens",
+    ".input_tokens": "input_tokens",
+    ".output_tokens": "output_tokens",
 }
 
 
@@ -42,9 +43,7 @@ def is_task_span(span: Any, attrs: Mapping[str, object]) -> bool:
     return name.startswith(_TASK_PREFIX) and (len(name) == len(_TASK_PREFIX) or name[len(_TASK_PREFIX)] == " ")
 
 
-def read(
-    span: Any, attrs: Mapping[str, object], resource: Mapping[str, object]
-) -> CallRecord | TaskSpanRecord | None:
+def read(span: Any, attrs: Mapping[str, object], resource: Mapping[str, object]) -> CallRecord | TaskSpanRecord | None:
     """The record of one of our spans, or None when it is neither a call nor a task span."""
     if is_task_span(span, attrs):
         return read_task_span(span, attrs, resource)
@@ -96,7 +95,7 @@ def read_iterations(attrs: Mapping[str, object]) -> tuple[IterationUsage, ...]:
     for key in attrs:
         if not key.startswith(_ITER_PREFIX):
             continue
-        rest = key[len(_ITER_PREFIX):]
+        rest = key[len(_ITER_PREFIX) :]
         if rest.endswith(".model"):
             found.setdefault(rest[: -len(".model")], {})["model"] = common.text(attrs, key)
             continue
@@ -125,7 +124,7 @@ def read_task_span(span: Any, attrs: Mapping[str, object], resource: Mapping[str
         )
     task_type = common.text(attrs, semconv.TASK_TYPE)
     if task_type is None and span.name.startswith(_TASK_PREFIX + " "):
-        task_type = span.name[len(_TASK_PREFIX) + 1:]
+        task_type = span.name[len(_TASK_PREFIX) + 1 :]
     return TaskSpanRecord(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),

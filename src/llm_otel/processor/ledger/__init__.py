@@ -25,16 +25,19 @@ from llm_otel.processor.ledger.model import (
 from llm_otel.processor.ledger.schema import CURRENT_VERSION, SchemaTooNew
 
 
-def open_ledger(url: str, *, retention_days: int | None = None) -> Ledger:
+def open_ledger(url: str, *, retention_days: int | None = None, replica: str = "") -> Ledger:
     """Open (creating and migrating as needed) the ledger at ``url``.
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (query ``?synchronous=normal``
     trades power-loss durability for speed), or ``postgresql://user@host:port/db`` (query
     ``?schema=NAME`` to use a schema other than the role's search_path). ``retention_days``:
     call rows older than that are deleted by :meth:`Ledger.apply_retention` and calls that
-    old are no longer accepted; tasks and counter totals are kept forever.
+    old are no longer accepted; tasks and counter totals are kept forever. ``replica``: this
+    processor's stable identity when several share one ledger (e.g. the pod name of a
+    StatefulSet; the same identity Prometheus scrapes it as): counter totals are kept per
+    replica so each resumes its own after a restart.
     """
-    return Ledger(dialect_for(url), retention_days=retention_days)
+    return Ledger(dialect_for(url), retention_days=retention_days, replica=replica)
 
 
 def dialect_for(url: str) -> Dialect:

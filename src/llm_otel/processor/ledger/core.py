@@ -49,12 +49,13 @@ def to_ns(t: datetime | int) -> int:
 class Ledger:
     """The durable record of priced calls and tasks; open it with ``open_ledger(url)``."""
 
-    def __init__(self, dialect: Dialect, *, retention_days: int | None = None) -> None:
+    def __init__(self, dialect: Dialect, *, retention_days: int | None = None, replica: str = "") -> None:
         if retention_days is not None and retention_days <= 0:
             raise ValueError(f"retention_days must be a positive number of days, got {retention_days}")
         self.dialect = dialect
         self.backend = dialect.name
         self.retention_days = retention_days
+        self.replica = replica
         self._lock = threading.Lock()
         self._conn: Any = dialect.connect()
         self.migrated_from = self._run(self._migrate)
@@ -64,14 +65,14 @@ class Ledger:
         self.dialect.migration_lock(cur)
         return migrate(cur, self.dialect)
 
-    def _run(self, fn: Callable[[Cursor], T]) -> T:
+    def _run(self, fn: Callable[[Cursor], T], *, readonly: bool = False) -> T:
         """Run ``fn`` in one transaction; retry it whole on deadlock/busy; errors become LedgerError."""
         with self._lock:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
                     if self._conn is None or self.dialect.broken(self._conn):
                         self._reconnect()
-                    with self.dialect.transaction(self._conn) as cur:
+                    with self.dialect.transaction(self._conn, readonly=readonly) as cur:
                         return fn(cur)
                 except (ValueError, KeyError, LedgerError, SchemaTooNew):
                     raise
@@ -125,7 +126,7 @@ class Ledger:
             return []
         now = time.time_ns()
         horizon = self.horizon_ns(now)
-        return self._run(lambda cur: writes.record_calls(cur, self.dialect, calls, now, horizon))
+        return self._run(lambda cur: writes.record_calls(cur, self.dialect, calls, now, horizon, self.replica))
 
     def upsert_task_span(self, span: TaskSpanRecord) -> TaskSpanOutcome:
         """Apply the span ``llm_otel.task()`` emitted (type, team, status, start/end, budget)."""
@@ -147,7 +148,9 @@ class Ledger:
         economics: TaskEconomics | None = None,
     ) -> tuple[str, ...]:
         """Store anomaly flags / context economics on a task; returns the kinds newly flagged."""
-        return self._run(lambda cur: tasks.set_task_analysis(cur, self.dialect, task_id, anomalies, detail, economics))
+        return self._run(
+            lambda cur: tasks.set_task_analysis(cur, self.dialect, task_id, anomalies, detail, economics, self.replica)
+        )
 
     def save_baselines(self, baselines: Mapping[str, Sequence[float]]) -> None:
         """Persist anomaly baselines (key, e.g. task type -> rolling window of samples, oldest first)."""
@@ -155,7 +158,7 @@ class Ledger:
         self._run(lambda cur: tasks.save_baselines(cur, self.dialect, baselines, now))
 
     def load_baselines(self) -> dict[str, list[float]]:
-        return self._run(lambda cur: tasks.load_baselines(cur, self.dialect))
+        return self._run(lambda cur: tasks.load_baselines(cur, self.dialect), readonly=True)
 
     def apply_retention(self, now_ns: int | None = None) -> int:
         """Delete call rows older than ``retention_days``; returns how many. Tasks and totals are kept."""
@@ -165,18 +168,24 @@ class Ledger:
         return self._run(lambda cur: queries.delete_calls_before(cur, self.dialect, horizon))
 
     # --- reads ------------------------------------------------------------------
-    def totals(self) -> dict[str, dict[Labels, Decimal]]:
-        """Counter totals to resume from after a restart: metric -> labels -> amount (exact)."""
-        return self._run(lambda cur: queries.totals(cur, self.dialect))
+    def totals(self, *, all_replicas: bool = False) -> dict[str, dict[Labels, Decimal]]:
+        """Counter totals, exact: metric -> labels -> amount.
+
+        By default this replica's own (what its counters resume from after a restart, so a
+        restarted replica neither drops nor jumps); ``all_replicas=True``: the whole ledger.
+        With one processor (replica ``""``) both are the same.
+        """
+        replica = None if all_replicas else self.replica
+        return self._run(lambda cur: queries.totals(cur, self.dialect, replica), readonly=True)
 
     def schema_version(self) -> int:
-        return self._run(lambda cur: schema_version(cur, self.dialect))
+        return self._run(lambda cur: schema_version(cur, self.dialect), readonly=True)
 
     def get_task(self, task_id: str) -> TaskRow | None:
-        return self._run(lambda cur: queries.get_task(cur, self.dialect, task_id))
+        return self._run(lambda cur: queries.get_task(cur, self.dialect, task_id), readonly=True)
 
     def calls_for_task(self, task_id: str, *, counted_only: bool = True) -> list[CallRow]:
-        return self._run(lambda cur: queries.calls_for_task(cur, self.dialect, task_id, counted_only))
+        return self._run(lambda cur: queries.calls_for_task(cur, self.dialect, task_id, counted_only), readonly=True)
 
     def iter_calls(
         self, since: datetime | int, until: datetime | int, *, counted_only: bool = True, page: int = 5000
@@ -194,7 +203,8 @@ class Ledger:
                     after=after,
                     limit=page,
                     counted_only=counted_only,
-                )
+                ),
+                readonly=True,
             )
             yield from rows
             if len(rows) < page:
@@ -229,7 +239,8 @@ class Ledger:
                     finalized=finalized,
                     after=after,
                     limit=page,
-                )
+                ),
+                readonly=True,
             )
             yield from rows
             if len(rows) < page:

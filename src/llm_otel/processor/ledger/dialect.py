@@ -31,6 +31,15 @@ def exact_sum(values: Iterator[Decimal] | Sequence[Decimal]) -> Decimal:
     return total
 
 
+_CLAIM_HEAD = "INSERT INTO ledger_responses (provider, response_id, trace_id, span_id, richness, start_ns)"
+# The no-op DO UPDATE locks an existing arbiter row and returns it: one statement for "claim or read".
+_CLAIM_TAIL = (
+    "ON CONFLICT (provider, response_id) DO UPDATE SET provider = excluded.provider "
+    "RETURNING provider, response_id, trace_id, span_id, richness"
+)
+_CLAIM_TYPES = ("text", "text", "text", "text", "bigint", "bigint")
+
+
 class LedgerError(RuntimeError):
     """The ledger could not complete a write; nothing of the failed transaction was kept."""
 
@@ -66,8 +75,10 @@ class Dialect(ABC):
     def connect(self) -> Any: ...
 
     @abstractmethod
-    def transaction(self, conn: Any) -> AbstractContextManager[Cursor]:
-        """A write transaction; commits durably on exit, rolls back on an exception."""
+    def transaction(self, conn: Any, *, readonly: bool = False) -> AbstractContextManager[Cursor]:
+        """A transaction; commits durably on exit, rolls back on an exception.
+
+        ``readonly``: the body only reads (SQLite then does not take the write lock)."""
 
     @abstractmethod
     def retryable(self, exc: BaseException) -> bool:
@@ -119,6 +130,11 @@ class Dialect(ABC):
         tail = "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
         inserted = {(r["trace_id"], r["span_id"]) for r in self.upsert_rows(cur, insert_head, tail, rows, types)}
         return [k in inserted for k in keys]
+
+    def claim_responses(self, cur: Cursor, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        """Claim-or-read the arbiter row of each (provider, response id, trace id, span id, richness,
+        start); returns the row now holding each key (locked until commit), in no promised order."""
+        return self.upsert_rows(cur, _CLAIM_HEAD, _CLAIM_TAIL, rows, _CLAIM_TYPES)
 
     def many(self, cur: Cursor, query: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

@@ -80,7 +80,7 @@ class PostgresDialect(Dialect):
         return row is not None
 
     @contextmanager
-    def transaction(self, conn: psycopg.Connection[Any]) -> Iterator[Cursor]:
+    def transaction(self, conn: psycopg.Connection[Any], *, readonly: bool = False) -> Iterator[Cursor]:
         with conn.transaction(), conn.cursor() as cur:
             yield cur
 

@@ -9,19 +9,28 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from llm_otel.processor.ledger.dialect import Cursor, Dialect
+from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect
 from llm_otel.processor.ledger.model import CallRow, Labels, TaskRow
 from llm_otel.processor.ledger.rows import call_row, task_row
 
 
-def totals(cur: Cursor, d: Dialect) -> dict[str, dict[Labels, Decimal]]:
-    """Every persisted counter total: metric -> label tuple -> amount (see model.COUNTER_LABELS)."""
-    cur.execute("SELECT metric, labels, value FROM ledger_totals")
-    out: dict[str, dict[Labels, Decimal]] = {}
+def totals(cur: Cursor, d: Dialect, replica: str | None) -> dict[str, dict[Labels, Decimal]]:
+    """Persisted counter totals: metric -> label tuple -> amount (see model.COUNTER_LABELS).
+
+    ``replica``: that replica's own totals (what its counters resume from); None: all replicas summed.
+    """
+    if replica is None:
+        cur.execute("SELECT metric, labels, value FROM ledger_totals")
+    else:
+        cur.execute(d.sql("SELECT metric, labels, value FROM ledger_totals WHERE replica = ?"), (replica,))
+    sums: dict[tuple[str, str], Decimal] = {}
     for r in cur.fetchall():
-        value = d.dec(r["value"])
+        key = (r["metric"], r["labels"])
+        sums[key] = EXACT.add(sums.get(key, Decimal(0)), d.dec(r["value"]))
+    out: dict[str, dict[Labels, Decimal]] = {}
+    for (metric, labels), value in sums.items():
         if value:
-            out.setdefault(r["metric"], {})[tuple(json.loads(r["labels"]))] = value
+            out.setdefault(metric, {})[tuple(json.loads(labels))] = value
     return out
 
 

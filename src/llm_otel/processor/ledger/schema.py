@@ -141,10 +141,11 @@ CREATE TABLE ledger_tasks (
 
 _V1_TOTALS = """
 CREATE TABLE ledger_totals (
+    replica TEXT NOT NULL,
     metric TEXT NOT NULL,
     labels TEXT NOT NULL,
     value {dec} NOT NULL,
-    PRIMARY KEY (metric, labels)
+    PRIMARY KEY (replica, metric, labels)
 )"""
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect
+from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect, Row
 
 BUSY_TIMEOUT_S = 30.0
 _CHUNK = 400  # keys per existence query (2 parameters each; SQLite allows 32766)
@@ -83,9 +83,10 @@ class SQLiteDialect(Dialect):
         return conn
 
     @contextmanager
-    def transaction(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
+    def transaction(self, conn: sqlite3.Connection, *, readonly: bool = False) -> Iterator[Cursor]:
         cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks between processes
+        # Writers take the write lock up front: no lock-upgrade deadlocks between processes.
+        cur.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
         try:
             yield cur
         except BaseException:
@@ -122,6 +123,27 @@ class SQLiteDialect(Dialect):
             values = ", ".join("?" * len(rows[0]))
             cur.executemany(f"{insert_head} VALUES ({values})", [r for r, f in zip(rows, fresh, strict=True) if f])
         return fresh
+
+    def claim_responses(self, cur: Cursor, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        """Read the existing arbiter rows, executemany the missing ones: safe under the write lock."""
+        keys = [(r[0], r[1]) for r in rows]
+        found: dict[tuple[str, str], Row] = {}
+        for k in range(0, len(keys), _CHUNK):
+            chunk = keys[k : k + _CHUNK]
+            cur.execute(
+                "SELECT provider, response_id, trace_id, span_id, richness FROM ledger_responses "
+                f"WHERE (provider, response_id) IN (VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                [x for key in chunk for x in key],
+            )
+            found.update({(r["provider"], r["response_id"]): r for r in cur.fetchall()})
+        new = [r for r in rows if (r[0], r[1]) not in found]
+        cur.executemany(
+            "INSERT INTO ledger_responses (provider, response_id, trace_id, span_id, richness, start_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            new,
+        )
+        names = ("provider", "response_id", "trace_id", "span_id", "richness")
+        return [*found.values(), *({n: v for n, v in zip(names, r[:5], strict=True)} for r in new)]
 
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)

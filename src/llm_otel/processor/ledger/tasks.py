@@ -78,6 +78,7 @@ def set_task_analysis(
     anomalies: Collection[str] | None,
     detail: Mapping[str, object] | None,
     economics: TaskEconomics | None,
+    replica: str = "",
 ) -> tuple[str, ...]:
     """Store anomaly flags and context economics; returns the kinds flagged for the first time.
 
@@ -110,7 +111,7 @@ def set_task_analysis(
         cur.execute(d.sql(f"UPDATE ledger_tasks SET {assignments} WHERE task_id = ?"), (*sets.values(), task_id))
     if new:
         labels = (row["team"], row["task_type"])
-        apply_totals(cur, d, {(semconv.METRIC_TASK_ANOMALIES, (*labels, k)): Decimal(1) for k in new})
+        apply_totals(cur, d, {(semconv.METRIC_TASK_ANOMALIES, (*labels, k)): Decimal(1) for k in new}, replica)
     return tuple(new)
 
 

@@ -32,12 +32,6 @@ from llm_otel.processor.ledger.rows import (
 )
 
 _INSERT_CALL = f"INSERT INTO ledger_calls ({', '.join(CALL_COLUMNS)})"
-_CLAIM_HEAD = "INSERT INTO ledger_responses (provider, response_id, trace_id, span_id, richness, start_ns)"
-# The no-op DO UPDATE locks an existing arbiter row and returns it: one statement for "claim or read".
-_CLAIM_TAIL = (
-    "ON CONFLICT (provider, response_id) DO UPDATE SET provider = excluded.provider "
-    "RETURNING provider, response_id, trace_id, span_id, richness"
-)
 _MOVE_RESPONSE = (
     "UPDATE ledger_responses SET trace_id = ?, span_id = ?, richness = ?, start_ns = ? "
     "WHERE provider = ? AND response_id = ?"
@@ -90,8 +84,8 @@ def _task_upsert_sql(d: Dialect) -> tuple[str, str]:
 
 def totals_upsert_sql(d: Dialect) -> str:
     return (
-        "INSERT INTO ledger_totals (metric, labels, value) VALUES (?, ?, ?) "
-        f"ON CONFLICT (metric, labels) DO UPDATE SET value = {d.add('ledger_totals.value', 'excluded.value')}"
+        "INSERT INTO ledger_totals (replica, metric, labels, value) VALUES (?, ?, ?, ?) "
+        f"ON CONFLICT (replica, metric, labels) DO UPDATE SET value = {d.add('ledger_totals.value', 'excluded.value')}"
     )
 
 
@@ -100,9 +94,9 @@ def labels_key(labels: tuple[str | None, ...]) -> str:
     return json.dumps(list(labels), separators=(",", ":"))
 
 
-def apply_totals(cur: Cursor, d: Dialect, delta: CounterDelta) -> None:
+def apply_totals(cur: Cursor, d: Dialect, delta: CounterDelta, replica: str) -> None:
     """Add ``delta`` to the persisted counter totals (sorted: the last lock phase)."""
-    rows = sorted((metric, labels_key(labels), d.enc(v)) for (metric, labels), v in delta.items() if v)
+    rows = sorted((replica, metric, labels_key(labels), d.enc(v)) for (metric, labels), v in delta.items() if v)
     d.many(cur, totals_upsert_sql(d), rows)
 
 
@@ -126,7 +120,12 @@ class _TaskDelta:
 
 
 def record_calls(
-    cur: Cursor, d: Dialect, calls: Sequence[PricedCall], now_ns: int, horizon_ns: int | None
+    cur: Cursor,
+    d: Dialect,
+    calls: Sequence[PricedCall],
+    now_ns: int,
+    horizon_ns: int | None,
+    replica: str = "",
 ) -> list[CallOutcome]:
     """Insert, deduplicate and count ``calls``; returns one outcome per call, in order."""
     n = len(calls)
@@ -182,15 +181,12 @@ def record_calls(
             if better(rank(j), rank(b)):
                 b = j
         best.append(b)
-    claimed = d.upsert_rows(
+    claimed = d.claim_responses(
         cur,
-        _CLAIM_HEAD,
-        _CLAIM_TAIL,
         [
             (*k, values[b]["trace_id"], values[b]["span_id"], values[b]["richness"], values[b]["start_ns"])
             for k, b in zip(keys, best, strict=True)
         ],
-        ("text", "text", "text", "text", "bigint", "bigint"),
     )
     claims = {(r["provider"], r["response_id"]): r for r in claimed}
     losers: list[tuple[str, str, str]] = []
@@ -238,7 +234,7 @@ def record_calls(
     total: CounterDelta = {}
     for delta in deltas:
         add_into(total, delta)
-    apply_totals(cur, d, total)
+    apply_totals(cur, d, total, replica)
 
     return [
         CallOutcome(

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import httpx2
 
 from llm_otel.pricing.usage import Usage
-from llm_otel.sdk.anthropic.usage import get, normalize_anthropic_usage, service_tier, stream_usage
+from llm_otel.sdk.anthropic.usage import fields, get, normalize_anthropic_usage, service_tier, stream_usage
 
 log = logging.getLogger("llm_otel")
 
@@ -62,10 +62,11 @@ class CallSink(Protocol):
 def finish_message(call: CallSink, message: Any, request_id: str | None = None) -> None:
     """Finishes ``call`` with a complete Message (model or decoded dict). Never raises."""
     try:
-        usage = get(message, "usage")
-        stop = get(message, "stop_reason")
-        model = get(message, "model")
-        rid = get(message, "id")
+        f = fields(message)
+        usage = f.get("usage")
+        stop = f.get("stop_reason")
+        model = f.get("model")
+        rid = f.get("id")
         call.finish(
             normalize_anthropic_usage(usage),
             response_model=model if isinstance(model, str) else None,

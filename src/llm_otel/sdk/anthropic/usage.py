@@ -37,6 +37,20 @@ def get(value: Any, key: str) -> Any:
     return getattr(value, key, None)
 
 
+def fields(value: Any) -> dict[str, Any]:
+    """The fields of a dict or a pydantic model (extra fields included) as a dict; ``{}`` for anything else.
+
+    Hot path (per call): one dict for the attribute reads that follow, instead of a getattr each.
+    """
+    if isinstance(value, dict):
+        return value
+    own = getattr(value, "__dict__", None)
+    if not isinstance(own, dict):
+        return {}
+    extra = getattr(value, "__pydantic_extra__", None)
+    return {**own, **extra} if extra else own
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -76,19 +90,23 @@ def normalize_anthropic_usage(usage: Any) -> Usage | None:
     """The ``Usage`` of one complete Message's ``usage`` (model or dict); ``None`` when it has none."""
     if usage is None:
         return None
-    inp = _int(get(usage, "input_tokens"))
-    cache_read = _int(get(usage, "cache_read_input_tokens"))
-    cache_write = _int(get(usage, "cache_creation_input_tokens"))
-    split = get(usage, "cache_creation")
+    u = fields(usage)
+    inp = _int(u.get("input_tokens"))
+    cache_read = _int(u.get("cache_read_input_tokens"))
+    cache_write = _int(u.get("cache_creation_input_tokens"))
+    split = u.get("cache_creation")
+    split_fields = fields(split) if split is not None else {}
+    details = u.get("output_tokens_details")
+    iterations = u.get("iterations")
     return Usage(
         input_tokens=_inclusive(inp, cache_read, cache_write),
-        output_tokens=_int(get(usage, "output_tokens")),
+        output_tokens=_int(u.get("output_tokens")),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        cache_write_5m_tokens=_int(get(split, "ephemeral_5m_input_tokens")),
-        cache_write_1h_tokens=_int(get(split, "ephemeral_1h_input_tokens")),
-        reasoning_tokens=_int(get(get(usage, "output_tokens_details"), "thinking_tokens")),
-        iterations=normalize_iterations(get(usage, "iterations")),
+        cache_write_5m_tokens=_int(split_fields.get("ephemeral_5m_input_tokens")),
+        cache_write_1h_tokens=_int(split_fields.get("ephemeral_1h_input_tokens")),
+        reasoning_tokens=_int(get(details, "thinking_tokens")) if details is not None else None,
+        iterations=normalize_iterations(iterations) if iterations else (),
     )
 
 

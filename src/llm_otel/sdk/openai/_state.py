@@ -1,9 +1,8 @@
 """The running state of one streamed call: what the chunks or events said so far, and its end.
 
-``feed_chunk`` / ``feed_event`` run once per chunk, so they are written for speed
-(no allocation on the common path, attribute reads only; guarded by
-``benchmarks/sdk_overhead.py``, target <= 1 us added per chunk). Every method
-here never raises: a failure is logged at debug level and the app's stream goes on.
+The per-chunk loop lives in ``_streams`` (locals only); it calls in here only for the
+chunks that carry something. Every method here never raises: a failure is logged at
+debug level and the app's stream goes on.
 
 The span ends exactly once (``LLMCall.finish`` is idempotent) through whichever
 comes first: the end of iteration, an error, the HTTP response being closed (the
@@ -24,6 +23,7 @@ log = logging.getLogger("llm_otel")
 
 _RESPONSE_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _RESPONSE_STARTED = frozenset({"response.created", "response.in_progress", "response.queued"})
+EVENTS_OF_INTEREST = _RESPONSE_TERMINAL | _RESPONSE_STARTED | {"error"}
 
 
 class StreamState:
@@ -59,35 +59,51 @@ class StreamState:
         self._reader: Callable[[], Any] | None = None  # weakref to the generator reading the stream
         self._events = kind == "responses"
 
-    # --- per chunk (hot path) ------------------------------------------------------------------------
+    # --- per chunk: called by the readers in ``_streams`` only for chunks that carry something ----
+
+    @property
+    def events(self) -> bool:
+        """True for a Responses API event stream, False for a chunk stream."""
+        return self._events
 
     def feeder(self) -> Callable[[Any], None]:
-        """The per-item reader for this stream's kind (bind it once, call it per chunk)."""
+        """A per-item reader for this stream's kind (raw bodies in ``_raw``). Never raises."""
         return self.feed_event if self._events else self.feed_chunk
 
     def feed_chunk(self, chunk: Any) -> None:
-        """One Chat Completions / Completions chunk. Never raises."""
+        """One Chat Completions / Completions chunk, whole. Never raises."""
         if self._broken:
             return
         try:
             if self.response_id is None:
-                self._first_chunk(chunk)
+                self.first_chunk(chunk)
             usage = chunk.usage
             choices = chunk.choices
             for choice in choices:
-                reason = choice.finish_reason
-                if reason is not None:
-                    reasons = self.finish_reasons
-                    if reasons is None:
-                        reasons = self.finish_reasons = {}
-                    reasons[choice.index or 0] = reason
+                if choice.finish_reason is not None:
+                    self.finish_reason(choice)
             if usage is not None:
-                self._usage_chunk(chunk, usage, choices)
+                self.usage_chunk(chunk, usage, choices)
         except Exception:
-            self._broken = True
-            log.debug("llm-otel could not read an openai stream chunk", exc_info=True)
+            self.broke()
 
-    def _usage_chunk(self, chunk: Any, usage: Any, choices: Any) -> None:
+    def first_chunk(self, chunk: Any) -> bool:
+        """Takes id, model and tier from the first chunk that has an id (Azure's first has none)."""
+        rid = getattr(chunk, "id", None)
+        if not rid:
+            return False
+        self.response_id = rid
+        self.response_model = getattr(chunk, "model", None) or None
+        self.service_tier = getattr(chunk, "service_tier", None) or None
+        return True
+
+    def finish_reason(self, choice: Any) -> None:
+        reasons = self.finish_reasons
+        if reasons is None:
+            reasons = self.finish_reasons = {}
+        reasons[choice.index or 0] = choice.finish_reason
+
+    def usage_chunk(self, chunk: Any, usage: Any, choices: Any) -> None:
         self.usage = usage
         self.terminal = True
         tier = getattr(chunk, "service_tier", None)
@@ -97,13 +113,6 @@ class StreamState:
             # OpenAI's usage-only chunk is the last one: the call is complete now, even if the
             # app (or an outer instrumentation that ends its span here) stops reading before [DONE].
             self.end(True)
-
-    def _first_chunk(self, chunk: Any) -> None:
-        rid = getattr(chunk, "id", None)
-        if rid:  # Azure sends a first chunk with empty id and model (prompt filter results)
-            self.response_id = rid
-            self.response_model = getattr(chunk, "model", None) or None
-            self.service_tier = getattr(chunk, "service_tier", None) or None
 
     def feed_event(self, event: Any) -> None:
         """One Responses API stream event. Never raises."""
@@ -122,8 +131,12 @@ class StreamState:
             elif etype == "error":
                 self.error_type = getattr(event, "code", None) or "error"
         except Exception:
-            self._broken = True
-            log.debug("llm-otel could not read an openai stream event", exc_info=True)
+            self.broke()
+
+    def broke(self) -> None:
+        """Our reading failed: stop reading, keep what we have (the app's stream is untouched)."""
+        self._broken = True
+        log.debug("llm-otel could not read an openai stream item", exc_info=True)
 
     # --- the end ---------------------------------------------------------------------------------------
 

@@ -3,9 +3,9 @@
 The proxy (``wrapt.ObjectProxy``) keeps the whole stream API: ``isinstance(s, Stream)``,
 ``.response``, ``close()``, context managers, ``__next__``; the helper streams
 (``chat.completions.stream()``, ``responses.stream()``) wrap it as their raw stream and
-work unchanged. Iteration goes through one generator per stream (``_read`` /
-``_aread``) that feeds ``StreamState`` and yields the chunk: per chunk that is one
-generator step plus ``StreamState.feed_*`` (no allocation; ``benchmarks/sdk_overhead.py``).
+work unchanged. Iteration goes through one generator per stream (``_read_chunks``,
+``_read_events`` and their async twins) that reads what it needs and yields the chunk:
+per chunk one generator step and a few attribute reads, no allocation.
 
 When llm-otel added ``stream_options.include_usage`` (the app did not ask for it),
 the usage-only chunk is not yielded and ``usage`` is dropped from every chunk's set
@@ -29,20 +29,46 @@ from typing import Any
 import wrapt
 
 from llm_otel.sdk.openai._hooks import on_response_close
-from llm_otel.sdk.openai._state import StreamState
+from llm_otel.sdk.openai._state import EVENTS_OF_INTEREST, StreamState
 
 log = logging.getLogger("llm_otel")
 
 
-def _read(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> Iterator[Any]:
-    feed = state.feeder()
+# The four readers below are the per-chunk hot path: state lives in locals, ``StreamState`` is
+# called only for the chunks that carry something (first id, finish reason, usage, terminal
+# event). Added cost per chunk is measured by ``benchmarks/sdk_overhead.py`` (target <= 1 us).
+# A failure in our part is logged once and the chunks keep flowing unchanged.
+
+
+def _read_chunks(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> Iterator[Any]:
+    need_id = True
+    broken = False
     try:
         for chunk in inner:
-            feed(chunk)
+            if not broken:
+                try:
+                    if need_id:
+                        need_id = not state.first_chunk(chunk)
+                    usage = chunk.usage
+                    choices = chunk.choices
+                    for choice in choices:
+                        if choice.finish_reason is not None:
+                            state.finish_reason(choice)
+                    if usage is not None:
+                        state.usage_chunk(chunk, usage, choices)
+                except Exception:
+                    broken = True
+                    state.broke()
             if hide_usage:
-                if chunk.usage is not None and not chunk.choices:
-                    continue
-                _unset_usage(chunk)
+                try:
+                    if broken:
+                        usage = chunk.usage
+                        choices = chunk.choices
+                    if usage is not None and not choices:
+                        continue
+                    chunk.__pydantic_fields_set__.discard("usage")
+                except Exception:
+                    pass
             yield chunk
     except GeneratorExit:
         state.abandoned()
@@ -53,15 +79,35 @@ def _read(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> Iterato
     state.end_of_stream()
 
 
-async def _aread(inner: AsyncIterator[Any], state: StreamState, hide_usage: bool) -> AsyncIterator[Any]:
-    feed = state.feeder()
+async def _aread_chunks(inner: AsyncIterator[Any], state: StreamState, hide_usage: bool) -> AsyncIterator[Any]:
+    need_id = True
+    broken = False
     try:
         async for chunk in inner:
-            feed(chunk)
+            if not broken:
+                try:
+                    if need_id:
+                        need_id = not state.first_chunk(chunk)
+                    usage = chunk.usage
+                    choices = chunk.choices
+                    for choice in choices:
+                        if choice.finish_reason is not None:
+                            state.finish_reason(choice)
+                    if usage is not None:
+                        state.usage_chunk(chunk, usage, choices)
+                except Exception:
+                    broken = True
+                    state.broke()
             if hide_usage:
-                if chunk.usage is not None and not chunk.choices:
-                    continue
-                _unset_usage(chunk)
+                try:
+                    if broken:
+                        usage = chunk.usage
+                        choices = chunk.choices
+                    if usage is not None and not choices:
+                        continue
+                    chunk.__pydantic_fields_set__.discard("usage")
+                except Exception:
+                    pass
             yield chunk
     except GeneratorExit:
         state.abandoned()
@@ -72,10 +118,46 @@ async def _aread(inner: AsyncIterator[Any], state: StreamState, hide_usage: bool
     state.end_of_stream()
 
 
-def _unset_usage(chunk: Any) -> None:
-    fields = getattr(chunk, "__pydantic_fields_set__", None)
-    if fields is not None:
-        fields.discard("usage")
+def _read_events(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> Iterator[Any]:
+    broken = False
+    try:
+        for event in inner:
+            if not broken:
+                try:
+                    if event.type in EVENTS_OF_INTEREST:
+                        state.feed_event(event)
+                except Exception:
+                    broken = True
+                    state.broke()
+            yield event
+    except GeneratorExit:
+        state.abandoned()
+        raise
+    except BaseException as exc:
+        state.failed(exc)
+        raise
+    state.end_of_stream()
+
+
+async def _aread_events(inner: AsyncIterator[Any], state: StreamState, hide_usage: bool) -> AsyncIterator[Any]:
+    broken = False
+    try:
+        async for event in inner:
+            if not broken:
+                try:
+                    if event.type in EVENTS_OF_INTEREST:
+                        state.feed_event(event)
+                except Exception:
+                    broken = True
+                    state.broke()
+            yield event
+    except GeneratorExit:
+        state.abandoned()
+        raise
+    except BaseException as exc:
+        state.failed(exc)
+        raise
+    state.end_of_stream()
 
 
 class TracedStream(wrapt.ObjectProxy):
@@ -86,7 +168,7 @@ class TracedStream(wrapt.ObjectProxy):
         inner = getattr(stream, "_iterator", None)
         if inner is None:
             inner = iter(stream)
-        reader = _read(inner, state, hide_usage)
+        reader = (_read_events if state.events else _read_chunks)(inner, state, hide_usage)
         state.set_reader(reader)
         self._self_reader = reader
         # On the reader, not the proxy: `for c in client...create(stream=True)` drops the proxy at once.
@@ -116,7 +198,7 @@ class TracedAsyncStream(wrapt.ObjectProxy):
         inner = getattr(stream, "_iterator", None)
         if inner is None:
             inner = stream.__aiter__()
-        reader = _aread(inner, state, hide_usage)
+        reader = (_aread_events if state.events else _aread_chunks)(inner, state, hide_usage)
         state.set_reader(reader)
         self._self_reader = reader
         # On the reader, not the proxy: `for c in client...create(stream=True)` drops the proxy at once.
