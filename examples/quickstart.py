@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             openai_client = _common.openai_client(url)
             anthropic_client = _common.anthropic_client(url)
 
-            with llm_otel.task("policy-review", id="pol-123", team="secops", budget_usd=2.0) as t:
+            # Nested as in the README: a task, and inside it an agent working from a prompt template.
+            with llm_otel.task("policy-review", id="pol-123", team="secops", budget_usd=2.0) as t:  # noqa: SIM117
                 with llm_otel.agent("reviewer"), llm_otel.prompt("policy-review", version="v3"):
                     openai_client.chat.completions.create(
                         model=_common.OPENAI_MODEL,

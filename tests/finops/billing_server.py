@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: BillingServer  # type: ignore[assignment]
+    server: BillingServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

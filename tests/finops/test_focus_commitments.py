@@ -7,7 +7,6 @@ import subprocess
 import sys
 from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 

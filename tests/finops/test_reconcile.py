@@ -21,7 +21,7 @@ import pytest
 from finops.billing_server import BillingServer
 from finops.month import write_month
 from llm_otel.finops.bill_sources import anthropic_costs, openai_costs, read_cost_csv
-from llm_otel.finops.reconcile import ALL, UNMAPPED, reconcile, to_json
+from llm_otel.finops.reconcile import ALL, UNMAPPED, reconcile, render_table, to_json
 from llm_otel.processor.ledger import open_ledger
 
 SINCE = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -40,16 +40,54 @@ def exact_json(doc: Any) -> str:
     return json.dumps(doc, default=lambda d: f"__D{d:f}D__").replace('"__D', "").replace('D__"', "")
 
 
+TOKENS: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[tuple[str, str], Decimal]]:
-    """The ledger URL and its cost per (day, team or 'unattributed')."""
+    """The ledger URL and its cost per (day, team or 'unattributed'); token counts land in TOKENS."""
     url, _ = write_month(tmp_path_factory.mktemp("reconcile") / "ledger.db", days=3)
     cost: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     with open_ledger(url) as led:
         for c in led.iter_calls(SINCE, UNTIL):
             day = datetime.fromtimestamp(c.start_ns / 1e9, timezone.utc).date().isoformat()
-            cost[(day, c.team or "unattributed")] += c.cost_total
+            key = (day, c.team or "unattributed")
+            cost[key] += c.cost_total
+            TOKENS[key]["uncached"] += c.tokens_input or 0
+            TOKENS[key]["cache_read"] += c.tokens_cache_read or 0
+            TOKENS[key]["cache_write"] += c.tokens_cache_write or 0
+            TOKENS[key]["output"] += c.tokens_output or 0
     return url, dict(cost)
+
+
+def openai_usage_pages() -> list[str]:
+    """Completions usage for every day (the cost report lags a day behind: day 3 has tokens but no cost)."""
+    def result(project: str, key: tuple[str, str]) -> dict[str, Any]:
+        t = TOKENS[key]
+        return {"object": "organization.usage.completions.result", "project_id": project,
+                "model": "gpt-4o-mini-2024-07-18", "num_model_requests": 1,
+                "input_tokens": t["uncached"] + t["cache_read"] + t["cache_write"], "output_tokens": t["output"],
+                "input_cached_tokens": t["cache_read"]}
+
+    buckets = [{"object": "bucket", "start_time": ts(d), "end_time": ts(d) + 86400,
+                "results": [result("proj_secops", (d, "secops")), result("proj_default", (d, "unattributed"))]}
+               for d in DAYS]
+    return [json.dumps({"object": "page", "data": buckets, "has_more": False, "next_page": None})]
+
+
+def anthropic_usage_pages() -> list[str]:
+    def item(day: str) -> dict[str, Any]:
+        t = TOKENS[(day, "support")]
+        return {"starting_at": f"{day}T00:00:00Z", "ending_at": f"{day}T23:59:59Z",
+                "group": {"model": "claude-haiku-4-5", "workspace_id": "wrkspc_support"},
+                "usage": {"uncached_input_tokens": t["uncached"], "cache_read_input_tokens": t["cache_read"],
+                          "cache_creation": {"ephemeral_5m_input_tokens": t["cache_write"],
+                                             "ephemeral_1h_input_tokens": 0},
+                          "output_tokens": t["output"], "requests": None,
+                          "server_tool_use": {"web_search_requests": 0},
+                          "total_tokens": sum(t.values())}}
+
+    return [json.dumps({"data": [item(d) for d in DAYS], "has_more": False, "next_page": None})]
 
 
 def openai_pages(cost: dict[tuple[str, str], Decimal]) -> list[str]:
@@ -76,7 +114,8 @@ def openai_pages(cost: dict[tuple[str, str], Decimal]) -> list[str]:
 def anthropic_pages(cost: dict[tuple[str, str], Decimal]) -> list[str]:
     """Every day billed exactly (in cents, as strings), plus a 50-cent non-model charge on day 2."""
     def item(day: str, model: str | None, cents: Decimal) -> dict[str, Any]:
-        return {"starting_at": f"{day}T00:00:00Z", "ending_at": f"{day}T00:00:00Z".replace(day, day),
+        end = datetime.fromtimestamp(ts(day) + 86400, timezone.utc).date().isoformat()
+        return {"starting_at": f"{day}T00:00:00Z", "ending_at": f"{end}T00:00:00Z",
                 "group": {"model": model, "workspace_id": "wrkspc_support"},
                 "cost": {"amount": f"{cents:f}", "currency": "USD", "list_amount": f"{cents:f}", "requests": None}}
 
@@ -93,6 +132,8 @@ def server(ledger: tuple[str, dict[tuple[str, str], Decimal]]) -> Any:
     with BillingServer() as srv:
         srv.routes["/v1/organization/costs"] = openai_pages(cost)
         srv.routes["/v1/organizations/analytics/cost"] = anthropic_pages(cost)
+        srv.routes["/v1/organization/usage/completions"] = openai_usage_pages()
+        srv.routes["/v1/organizations/analytics/usage"] = anthropic_usage_pages()
         yield srv
 
 
@@ -113,7 +154,7 @@ def test_official_clients_read_every_page_with_exact_amounts(server: BillingServ
     assert len(oa_requests) == 2 and oa_requests[1][1]["page"] == ["page_1"]
     query = oa_requests[0][1]
     assert query["bucket_width"] == ["1d"] and query["start_time"] == [str(ts(DAYS[0]))]
-    assert sorted(sum((v for k, v in query.items() if k.startswith("group_by")), [])) == ["line_item", "project_id"]
+    assert sorted(v for k, vs in query.items() if k.startswith("group_by") for v in vs) == ["line_item", "project_id"]
     assert oa_requests[0][2]["authorization"] == f"Bearer {KEY}"
     an_requests = [r for r in server.requests if r[0] == "/v1/organizations/analytics/cost"]
     assert len(an_requests) == 2
@@ -125,7 +166,7 @@ def test_cli_reports_drift_per_day_model_and_workspace_and_exits_1_beyond_tolera
     server: BillingServer, ledger: Any,
 ) -> None:
     url, cost = ledger
-    workspace_args = sum((["--workspace", f"{w}={t}"] for w, t in WORKSPACES.items()), [])
+    workspace_args = [arg for w, t in WORKSPACES.items() for arg in ("--workspace", f"{w}={t}")]
     proc = subprocess.run(
         [sys.executable, "-m", "llm_otel.cli", "reconcile", "--ledger", url, "--since", "2026-10-01",
          "--until", "2026-10-04", "--openai", "--openai-base-url", f"{server.url}/v1", "--anthropic",
@@ -148,6 +189,11 @@ def test_cli_reports_drift_per_day_model_and_workspace_and_exits_1_beyond_tolera
     for d in DAYS:
         assert rows[(d, "anthropic", "claude-haiku-4-5", "wrkspc_support")]["drift_usd"] == "0.000000000"
     assert rows[(DAYS[1], "anthropic", "unknown", "wrkspc_support")]["bill_usd"] == "0.500000000"
+    for d in DAYS:  # the usage reports match the ledger's tokens everywhere, even where the cost is missing
+        for key in ((d, "openai", "gpt-4o-mini", "proj_secops"),
+                    (d, "anthropic", "claude-haiku-4-5", "wrkspc_support")):
+            assert rows[key]["bill_tokens"] == rows[key]["ledger_tokens"] > 0 and rows[key]["token_drift_ratio"] == 0
+    assert missing["token_drift_ratio"] == 0  # day 3: tokens billed, cost not (yet): a lagging cost report
     by_model = rows_by_key(doc, "by_model")
     assert Decimal(by_model[(ALL, "anthropic", "claude-haiku-4-5", ALL)]["drift_usd"]) == 0
 
@@ -163,6 +209,10 @@ def test_without_a_workspace_map_the_bill_is_compared_per_day_and_model(server: 
     assert Decimal(day1["ledger_usd"]) == (cost[(DAYS[0], "secops")] + cost[(DAYS[0], "unattributed")]).quantize(
         Decimal("1e-9"))
     assert not any(r.provider == "anthropic" for r in rec.rows)  # only billed providers are compared
+    table = render_table(rec)
+    day2 = next(line for line in table.splitlines() if line.startswith("2026-10-02") and "gpt-4o-mini" in line)
+    assert f"{rows[(DAYS[1], 'openai', 'gpt-4o-mini', ALL)]['drift_ratio']:+.2%}" in day2 and day2.endswith("!")
+    assert "-$0.0001" in day2
 
 
 def test_csv_exports_reconcile_like_the_api(tmp_path: Path, ledger: Any) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -36,6 +38,8 @@ RESOURCE = {"service.name": "checkout-agent"}
 
 
 def any_value(value: object) -> AnyValue:
+    if value is None:
+        return AnyValue()
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):
@@ -692,3 +696,79 @@ def test_decoder_keeps_the_last_of_a_repeated_key() -> None:
     span = make_span({"k": 1})
     span.attributes.add(key="k", value=AnyValue(int_value=2))
     assert decode_attributes(span.attributes) == {"k": 2}
+
+
+# --- any attribute values: a record, None, or MalformedSpan; never another exception -------
+_KEYS = sorted(
+    {
+        *OWN_CHAT,
+        *NATIVE,
+        *OI_LLM,
+        "telemetry.sdk.name",
+        "traceloop.span.kind",
+        "llm.request.type",
+        "gen_ai.system",
+        "gen_ai.usage.prompt_tokens",
+        "llm.usage.prompt_tokens",
+        "gen_ai.is_streaming",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "llm.token_count.prompt_details.cache_input",
+        "embedding.model_name",
+        semconv.TASK_STATUS,
+        semconv.TASK_BUDGET_USD,
+        semconv.iteration_attribute("advisor", "input_tokens"),
+        semconv.iteration_attribute("x", "model"),
+    }
+)
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.binary(max_size=4),
+    st.sampled_from(["chat", "LLM", "openlit", "anthropic", "invoke_agent", "embeddings", "CHAIN"]),
+)
+_VALUES = st.one_of(
+    _SCALARS, st.lists(_SCALARS, max_size=3), st.dictionaries(st.text(max_size=4), _SCALARS, max_size=2)
+)
+_SCOPES = st.sampled_from(
+    [
+        "llm_otel",
+        "com.anthropic.sdk.python",
+        "openinference.instrumentation.openai",
+        "openlit.instrumentation.anthropic",
+        "opentelemetry.instrumentation.openai.v1",
+        "opentelemetry.util.genai.handler",
+        "anything",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    attrs=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=12),
+    scope=_SCOPES,
+    name=st.sampled_from(["chat x", "anthropic.messages.create", "llm_otel.task t", "POST"]),
+)
+def test_any_attribute_values_give_a_record_none_or_malformed_span(
+    attrs: dict[str, object], scope: str, name: str
+) -> None:
+    span = Span.FromString(make_span({}, name=name).SerializeToString())
+    span.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
+    try:
+        record = normalize(span, RESOURCE, scope)
+    except MalformedSpan as err:
+        assert err.reason
+        return
+    assert record is None or isinstance(record, (CallRecord, TaskSpanRecord))
+    if isinstance(record, CallRecord):
+        for count in (record.usage.input_tokens, record.usage.output_tokens, record.usage.cache_read_tokens):
+            assert count is None or 0 <= count <= MAX_TOKENS_PER_CALL
+
+
+@pytest.mark.parametrize("budget", ["2 dollars", -1.0, float("nan"), float("inf"), True])
+def test_task_span_with_an_impossible_budget_is_rejected(budget: object) -> None:
+    attrs = {semconv.TASK_ID: "t-1", semconv.TASK_STATUS: "ok", semconv.TASK_BUDGET_USD: budget}
+    with pytest.raises(MalformedSpan, match="budget_usd"):
+        normalize(make_span(attrs, name="llm_otel.task x"), RESOURCE, "llm_otel")

@@ -364,3 +364,15 @@ def test_each_replica_resumes_its_own_totals_and_all_replicas_sum_to_the_ledger(
         assert flat(b.totals())[(CALLS, (*LABELS, "ok"))] == 2
         assert flat(a.totals(all_replicas=True))[(CALLS, (*LABELS, "ok"))] == 3
         assert y.status == "new"
+
+
+def test_a_task_span_arriving_after_an_idle_finalization_is_applied_and_counted_late(ledger: Ledger) -> None:
+    ledger.record_calls([call(task_id="t-4", response_id=None)])
+    assert [t.task_id for t in ledger.open_tasks()] == ["t-4"]
+    assert ledger.finalize_task("t-4", status="unknown") is not None
+    span = TaskSpanRecord("e" * 32, "f" * 16, "t-4", "review", "secops", "error", T0, T0 + 5)
+    out = ledger.upsert_task_span(span)
+    assert out.late and not out.duplicate
+    task = ledger.get_task("t-4")
+    assert task is not None and (task.status, task.late_spans, task.finalized) == ("error", 1, True)
+    assert ledger.finalize_task("nobody") is None

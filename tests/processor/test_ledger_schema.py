@@ -189,3 +189,28 @@ def test_cost_buckets_are_valid_json_with_exact_decimal_strings() -> None:
         "model": 'odd"model',
         "context_tier": ">200k",
     }
+
+
+def test_sqlite_urls_choose_durability_and_reject_unknown_settings(tmp_path: Path) -> None:
+    from llm_otel.processor.ledger.sqlite import SQLiteDialect
+
+    assert SQLiteDialect(f"sqlite:///{tmp_path}/a.db").synchronous == "FULL"
+    assert SQLiteDialect(f"sqlite:///{tmp_path}/a.db?synchronous=normal").synchronous == "NORMAL"
+    with pytest.raises(ValueError, match="synchronous must be"):
+        SQLiteDialect(f"sqlite:///{tmp_path}/a.db?synchronous=off")
+    with pytest.raises(ValueError, match="expected sqlite:///PATH"):
+        SQLiteDialect("sqlite://")
+    led = open_ledger(f"sqlite:///{tmp_path}/b.db")
+    with led.dialect.transaction(led._conn, readonly=True) as cur:
+        cur.execute("PRAGMA journal_mode")
+        assert cur.fetchone()["journal_mode"] == "wal"
+    led.close()
+
+
+def test_a_postgresql_schema_parameter_is_validated_and_stripped_from_the_conninfo() -> None:
+    from llm_otel.processor.ledger.postgres import PostgresDialect
+
+    d = PostgresDialect("postgresql://u@h:5432/db?schema=ledger_a&connect_timeout=3")
+    assert d.schema == "ledger_a" and d.conninfo == "postgresql://u@h:5432/db?connect_timeout=3"
+    with pytest.raises(ValueError, match="plain SQL identifier"):
+        PostgresDialect('postgresql://u@h/db?schema=x";drop')

@@ -195,3 +195,22 @@ def test_the_grpc_receiver_takes_messages_up_to_64_mib(tmp_path: Path) -> None:
         assert resp.partial_success.rejected_spans == 0
     finally:
         run.stop()
+
+
+def test_grpc_answers_invalid_argument_to_a_body_that_is_not_otlp_and_keeps_good_spans_of_a_mixed_one(
+    tmp_path: Path,
+) -> None:
+    run = Running(ProcessorConfig(ledger=f"sqlite:///{tmp_path}/l.db"))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{run.ports['otlp_grpc']}") as ch:
+            raw = ch.unary_unary(EXPORT)
+            with pytest.raises(grpc.RpcError) as err:
+                raw(b"\xff\xff\xff\xff garbage", timeout=10)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        short_id = call_span(trace_id=b"\x01" * 8)  # 8-byte trace id: must be 16
+        resp = grpc_export(run.ports["otlp_grpc"], request(short_id, call_span()))
+        assert resp.partial_success.rejected_spans == 1
+        assert "trace id" in resp.partial_success.error_message
+        assert run.proc.metrics.business.value("llm_calls") == 1
+    finally:
+        run.stop()

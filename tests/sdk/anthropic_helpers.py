@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import ssl
+import warnings
 from typing import Any
 
 import anthropic
@@ -12,6 +15,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llm_otel import semconv
+from replay import corpus
+from replay.server import ReplayServer
 
 SSL = ssl.create_default_context()  # one for all clients: loading the CA store costs ~120 ms per client
 
@@ -127,3 +132,65 @@ def only_our_span(spans: InMemorySpanExporter) -> ReadableSpan:
     assert native_spans(spans) == []
     assert usage_spans(spans) in ([], ours)
     return ours[0]
+
+
+# --- replaying a recorded exchange ---------------------------------------------------------------
+
+
+def call_arguments(method: Any, ex: dict[str, Any]) -> dict[str, Any]:
+    """``method``'s keyword arguments for the recorded request: unknown keys go in ``extra_body``."""
+    request = dict(ex["request"] or {})
+    params = inspect.signature(method).parameters
+    kwargs: dict[str, Any] = {k: v for k, v in request.items() if k in params}
+    extra = {k: v for k, v in request.items() if k not in params}
+    if extra:
+        kwargs["extra_body"] = extra
+    for required, default in (("model", "unknown-model"), ("max_tokens", 1), ("messages", [])):
+        if required in params:
+            kwargs.setdefault(required, default)
+    if "timeout" in params and not request.get("stream"):
+        kwargs["timeout"] = 60.0  # else the SDK refuses a large max_tokens without streaming, client-side
+    beta = ex["request_headers"].get("anthropic-beta")
+    if "betas" in params and beta:
+        kwargs["betas"] = [b.strip() for b in beta.split(",") if b.strip()]
+    return kwargs
+
+
+def resource(client: Any, ex: dict[str, Any]) -> Any:
+    return client.beta.messages if ex["query"] == "beta=true" else client.messages
+
+
+def replay_sync(srv: ReplayServer, key: str, ex: dict[str, Any], endpoint: str = "create") -> Any:
+    client = sync_client(srv.base_url(key))
+    try:
+        method = getattr(resource(client, ex), endpoint)
+        result = method(**call_arguments(method, ex))
+        if ex["stream"] and endpoint == "create":
+            for _ in result:
+                pass
+        return result
+    finally:
+        client.close()
+
+
+async def replay_async(srv: ReplayServer, key: str, ex: dict[str, Any], endpoint: str = "create") -> Any:
+    client = async_client(srv.base_url(key))
+    try:
+        method = getattr(resource(client, ex), endpoint)
+        result = await method(**call_arguments(method, ex))
+        if ex["stream"] and endpoint == "create":
+            async for _ in result:
+                pass
+        return result
+    finally:
+        await client.close()
+
+
+def replay(srv: ReplayServer, key: str, ex: dict[str, Any], endpoint: str = "create") -> Any:
+    """Serves ``ex`` under ``key`` and makes its call: async client when it was recorded async."""
+    srv.add(key, ex)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # recorded models the SDK now calls deprecated
+        if corpus.is_async(ex):
+            return asyncio.run(replay_async(srv, key, ex, endpoint))
+        return replay_sync(srv, key, ex, endpoint)

@@ -7,17 +7,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from anthropic_helpers import only_our_span
+from anthropic_helpers import only_our_span, replay
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from replay import corpus
-from replay.server import ReplayServer
-from test_replay_anthropic import replay
 
 import llm_otel.sdk.anthropic as instrumentation
 from llm_otel import semconv
 from llm_otel.pricing.usage import IterationUsage
 from llm_otel.sdk.anthropic.stream import BodyRecorder
 from llm_otel.sdk.anthropic.usage import normalize_anthropic_usage, stream_usage
+from replay import corpus
+from replay.server import ReplayServer
 
 ADVISOR = "pydantic/pydantic-ai:tests/models/cassettes/test_anthropic/test_anthropic_advisor_tool.yaml#0"
 ADVISOR_STREAM = "pydantic/pydantic-ai:tests/models/cassettes/test_anthropic/test_anthropic_advisor_tool_stream.yaml#0"
@@ -106,7 +105,7 @@ def test_advisor_iterations_are_recorded_with_the_advisor_model(
     server: ReplayServer, spans: InMemorySpanExporter, ex_id: str
 ) -> None:
     replay(server, "a", by_id(ex_id))
-    a = dict(only_our_span(spans).attributes or {})
+    a: dict[str, Any] = dict(only_our_span(spans).attributes or {})
     assert a[semconv.iteration_attribute("advisor", "model")] == "claude-opus-4-8"
     assert a[semconv.iteration_attribute("advisor", "input_tokens")] > 0
     assert a[semconv.iteration_attribute("advisor", "output_tokens")] > 0
@@ -117,7 +116,7 @@ def test_compaction_iterations_are_recorded_inclusive_of_their_cache_writes(
     server: ReplayServer, spans: InMemorySpanExporter
 ) -> None:
     replay(server, "c", by_id(COMPACTION))
-    a = dict(only_our_span(spans).attributes or {})
+    a: dict[str, Any] = dict(only_our_span(spans).attributes or {})
     assert a[semconv.iteration_attribute("compaction", "input_tokens")] == 100 + 55096
     assert a[semconv.iteration_attribute("compaction", "cache_write.input_tokens")] == 55096
     assert a[semconv.iteration_attribute("compaction", "output_tokens")] == 131
@@ -129,7 +128,7 @@ def test_a_split_that_does_not_add_up_is_on_the_span_as_reported(
 ) -> None:
     ex = by_id(SPLIT_MISMATCH)
     replay(server, "s", ex)
-    a = dict(only_our_span(spans).attributes or {})
+    a: dict[str, Any] = dict(only_our_span(spans).attributes or {})
     assert a.get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) == ex["expected"]["cache_write_input_tokens"]
     assert a.get(semconv.USAGE_CACHE_WRITE_5M, 0) + a.get(semconv.USAGE_CACHE_WRITE_1H, 0) != a.get(
         semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import anthropic
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -207,3 +207,28 @@ def test_processor_is_added_once_and_removed_cleanly() -> None:
     attribution.remove_from(provider)
     assert not attribution.has_attribution(provider)
     assert len(provider._active_span_processor._span_processors) == 1
+
+
+def _limited(**limits: int) -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(**limits))
+    attribution.add_to(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def test_span_attribute_length_limits_still_apply_to_the_stamps() -> None:
+    provider, exporter = _limited(max_span_attribute_length=3)
+    with llm_otel.task("review", id="abcdef"):
+        provider.get_tracer("t").start_span("x").end()
+    (span,) = exporter.get_finished_spans()
+    assert dict(span.attributes or {})[semconv.TASK_ID] == "abc"
+
+
+def test_span_attribute_count_limits_still_apply_to_the_stamps() -> None:
+    provider, exporter = _limited(max_span_attributes=2)
+    with llm_otel.task("review", id="r", team="t"), llm_otel.agent("a"):
+        provider.get_tracer("t").start_span("x").end()
+    (span,) = exporter.get_finished_spans()
+    assert len(span.attributes or {}) == 2
+    assert span.dropped_attributes == 2

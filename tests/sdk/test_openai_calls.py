@@ -326,3 +326,37 @@ def test_clients_created_before_install_are_instrumented(server: ReplayServer, s
 
 def test_available_says_openai_is_importable() -> None:
     assert llm_openai.available() is True
+
+
+# --- content (opt-in) -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def capture_content() -> Iterator[None]:
+    from llm_otel.sdk import content
+
+    content.set_capture_content(True)
+    yield
+    content.set_capture_content(None)
+
+
+def test_message_content_is_recorded_only_when_opted_in(
+    server: ReplayServer, spans: Any, capture_content: None
+) -> None:
+    _client(server, "responses").responses.create(**RESPONSES["request"])
+    (span,) = llm_spans(spans)
+    inputs = json.loads(span.attributes[semconv.GEN_AI_INPUT_MESSAGES])
+    outputs = json.loads(span.attributes[semconv.GEN_AI_OUTPUT_MESSAGES])
+    assert inputs[0]["parts"]
+    assert outputs[0]["role"] == "assistant"
+
+
+def test_chat_content_puts_system_messages_in_system_instructions(
+    server: ReplayServer, spans: Any, capture_content: None
+) -> None:
+    request = CHAT["request"] | {"messages": [{"role": "system", "content": "be brief"}, *CHAT["request"]["messages"]]}
+    _client(server, "chat").chat.completions.create(**request)
+    (span,) = llm_spans(spans)
+    system = json.loads(span.attributes[semconv.GEN_AI_SYSTEM_INSTRUCTIONS])
+    assert system[0] == {"type": "text", "content": "be brief"}
+    assert semconv.GEN_AI_OUTPUT_MESSAGES in span.attributes

@@ -1,10 +1,13 @@
 """Coexistence: with another OpenAI instrumentation active too, exactly one span per call carries usage.
 
-Installed alongside here: the official ``opentelemetry-instrumentation-genai-openai``
-(1.3b0, the successor of ``opentelemetry-instrumentation-openai-v2``) and OpenLLMetry's
-``opentelemetry-instrumentation-openai`` (0.62.4). A sample of the corpus (every 8th
+Installed alongside here (the ``dialect-tests`` extra): the official
+``opentelemetry-instrumentation-genai-openai`` (1.3b0, the successor of
+``opentelemetry-instrumentation-openai-v2``), OpenLLMetry's
+``opentelemetry-instrumentation-openai`` (0.62.4) and
+``openinference-instrumentation-openai`` (0.1.66), each instrumented before and after llm-otel
+(before is the harder order: OpenInference's wrapper on ``OpenAI.request`` would bypass ours). A sample of the corpus (every 32nd
 replayable exchange: chat, streams, responses, embeddings, completions, sync and
-async) is replayed with each. Policy (``llm_otel.sdk.openai._coexist``): llm-otel
+async) is replayed with each, the other instrumentation set up before and after llm-otel. Policy (``llm_otel.sdk.openai._coexist``): llm-otel
 adopts the other span when it is current during the call (our exact values win);
 OpenLLMetry's Responses API span, started only after the call returns, is left to
 OpenLLMetry and llm-otel starts none.
@@ -26,11 +29,12 @@ from llm_otel import semconv
 from llm_otel.sdk import openai as llm_openai
 from replay import corpus
 
-SAMPLE = [ex for i, ex in enumerate(corpus.exchanges("openai")) if i % 8 == 0]
+SAMPLE = [ex for i, ex in enumerate(corpus.exchanges("openai")) if i % 32 == 0]
 
 INSTRUMENTATIONS = {
     "official-genai-openai": "opentelemetry.instrumentation.genai.openai",
     "openllmetry": "opentelemetry.instrumentation.openai",
+    "openinference": "openinference.instrumentation.openai",  # wraps OpenAI.request itself
 }
 
 
@@ -38,18 +42,22 @@ def _late_span(name: str, ex: dict[str, Any]) -> bool:
     return name == "openllmetry" and ex["path"] == "/v1/responses"
 
 
-@pytest.fixture(scope="module", params=list(INSTRUMENTATIONS))
+@pytest.fixture(scope="module", params=[(name, order) for name in INSTRUMENTATIONS for order in ("before", "after")])
 def other(request: pytest.FixtureRequest) -> Iterator[str]:
-    module = pytest.importorskip(INSTRUMENTATIONS[request.param])
+    name, order = request.param
+    module = importlib.import_module(INSTRUMENTATIONS[name])  # the dialect-tests extra
     mp = pytest.MonkeyPatch()
     mp.setenv("TRACELOOP_TRACE_CONTENT", "false")
     instrumentor = module.OpenAIInstrumentor()
+    if order == "after":
+        llm_openai.install()
     instrumentor.instrument(tracer_provider=PROVIDER)
-    llm_openai.install()
-    yield request.param
+    if order == "before":
+        llm_openai.install()
+    yield name
     llm_openai.uninstall()
     instrumentor.uninstrument()
-    _unwrap_leftovers(INSTRUMENTATIONS[request.param])
+    _unwrap_leftovers(INSTRUMENTATIONS[name])
     mp.undo()
 
 

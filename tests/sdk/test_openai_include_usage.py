@@ -116,3 +116,20 @@ def test_include_usage_option_false_sends_the_request_unchanged(server: ReplaySe
     finally:
         llm_openai.uninstall()
     assert "stream_options" not in json.loads(server.requests["last"][2])
+
+
+def test_usage_chunk_stays_hidden_when_our_chunk_reading_fails(
+    server: ReplayServer,
+    spans: Any,
+    uninstrumented_chunks: list[dict[str, Any]],
+    instrumented: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llm_otel.sdk.openai import _state
+
+    def boom(*_: Any) -> Any:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(_state.StreamState, "first_chunk", boom)
+    assert _chunks(server) == uninstrumented_chunks
+    assert len(llm_spans(spans)) == 1

@@ -72,7 +72,8 @@ def test_usage_extraction_failure_returns_the_same_completion(
 def test_stream_state_failure_leaves_the_chunks_untouched(
     server: ReplayServer, spans: Any, monkeypatch: pytest.MonkeyPatch, expected_chunks: list[dict[str, Any]]
 ) -> None:
-    monkeypatch.setattr(_state.StreamState, "_first_chunk", _boom)
+    monkeypatch.setattr(_state.StreamState, "first_chunk", _boom)
+    monkeypatch.setattr(_state.StreamState, "usage_chunk", _boom)
     monkeypatch.setattr(_state, "usage_from_openai", _boom)
     assert _chunk_dicts(server, "stream", CHAT_STREAM["request"]) == expected_chunks
     assert len(llm_spans(spans)) == 1

@@ -7,15 +7,12 @@ exactly ONE span with ``gen_ai.usage.*`` attributes, and it must say what ``expe
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
+from anthropic_helpers import replay, scope, usage_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
@@ -50,87 +47,12 @@ FAILED = [
 ]
 
 
-SSL = ssl.create_default_context()  # one for all clients: loading the CA store costs ~120 ms per client
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[ReplayServer]:
     instrumentation.install()
     with ReplayServer() as srv:
         yield srv
     instrumentation.uninstall()
-
-
-def usage_spans(spans: InMemorySpanExporter) -> list[ReadableSpan]:
-    finished = spans.get_finished_spans()
-    return [s for s in finished if any(k.startswith("gen_ai.usage.") for k in s.attributes or {})]
-
-
-def scope(span: ReadableSpan) -> str | None:
-    return span.instrumentation_scope.name if span.instrumentation_scope else None
-
-
-def call_arguments(method: Any, ex: dict[str, Any]) -> dict[str, Any]:
-    """``method``'s keyword arguments for the recorded request: unknown keys go in ``extra_body``."""
-    request = dict(ex["request"] or {})
-    params = inspect.signature(method).parameters
-    kwargs: dict[str, Any] = {k: v for k, v in request.items() if k in params}
-    extra = {k: v for k, v in request.items() if k not in params}
-    if extra:
-        kwargs["extra_body"] = extra
-    for required, default in (("model", "unknown-model"), ("max_tokens", 1), ("messages", [])):
-        if required in params:
-            kwargs.setdefault(required, default)
-    if "timeout" in params and not request.get("stream"):
-        kwargs["timeout"] = 60.0  # else the SDK refuses a large max_tokens without streaming, client-side
-    beta = ex["request_headers"].get("anthropic-beta")
-    if "betas" in params and beta:
-        kwargs["betas"] = [b.strip() for b in beta.split(",") if b.strip()]
-    return kwargs
-
-
-def resource(client: Any, ex: dict[str, Any]) -> Any:
-    return client.beta.messages if ex["query"] == "beta=true" else client.messages
-
-
-def replay_sync(srv: ReplayServer, key: str, ex: dict[str, Any], endpoint: str = "create") -> Any:
-    client = anthropic.Anthropic(
-        api_key="test-key", base_url=srv.base_url(key), max_retries=0, http_client=httpx2.Client(verify=SSL)
-    )
-    try:
-        method = getattr(resource(client, ex), endpoint)
-        result = method(**call_arguments(method, ex))
-        if ex["stream"] and endpoint == "create":
-            for _ in result:
-                pass
-        return result
-    finally:
-        client.close()
-
-
-async def replay_async(srv: ReplayServer, key: str, ex: dict[str, Any], endpoint: str = "create") -> Any:
-    client = anthropic.AsyncAnthropic(
-        api_key="test-key",
-        base_url=srv.base_url(key),
-        max_retries=0,
-        http_client=httpx2.AsyncClient(verify=SSL),
-    )
-    try:
-        method = getattr(resource(client, ex), endpoint)
-        result = await method(**call_arguments(method, ex))
-        if ex["stream"] and endpoint == "create":
-            async for _ in result:
-                pass
-        return result
-    finally:
-        await client.close()
-
-
-def replay(srv: ReplayServer, key: str, ex: dict[str, Any], endpoint: str = "create") -> Any:
-    srv.add(key, ex)
-    if corpus.is_async(ex):
-        return asyncio.run(replay_async(srv, key, ex, endpoint))
-    return replay_sync(srv, key, ex, endpoint)
 
 
 def mismatches(span: ReadableSpan, expected: dict[str, Any]) -> list[str]:

@@ -9,7 +9,10 @@
   ``cost.amount`` is a decimal string in **cents**. (The older documented
   ``/v1/organizations/cost_report`` has no resource in the installed client.)
 
-Both are read through ``with_raw_response`` and parsed with ``Decimal``, so no float ever touches
+Token usage comes from the usage twins (``usage.completions`` grouped by ``project_id`` and
+``model``; ``beta.organization.analytics.usage`` grouped by ``model`` and ``workspace_id``).
+
+All are read through ``with_raw_response`` and parsed with ``Decimal``, so no float ever touches
 the money. Pages are followed through ``has_more``/``next_page``.
 
 CSV exports: any CSV with a day column (``date``, ``day``, ``usage_date``, ``starting_at``,
@@ -90,6 +93,54 @@ def anthropic_costs(client: Any, since: datetime, until: datetime) -> list[BillL
             group = item.get("group") or {}
             lines.append(BillLine(_iso_day(item["starting_at"]), "anthropic", group.get("model") or "unknown",
                                   group.get("workspace_id"), Decimal(str(cost.get("amount") or 0)) / CENTS))
+        page = doc.get("next_page")
+        if not doc.get("has_more") or not page:
+            return lines
+
+
+def openai_usage(client: Any, since: datetime, until: datetime) -> list[BillLine]:
+    """Daily completions token usage (``usage.completions``, by project and model) as token-only bill lines."""
+    lines: list[BillLine] = []
+    page: str | None = None
+    while True:
+        extra = {"page": page} if page else {}
+        raw = client.admin.organization.usage.with_raw_response.completions(
+            start_time=int(since.timestamp()), end_time=int(until.timestamp()), bucket_width="1d",
+            group_by=["project_id", "model"], limit=31, **extra,
+        )
+        doc = json.loads(raw.http_response.text)
+        for bucket in doc.get("data") or []:
+            day = _iso_day(bucket["start_time"])
+            for r in bucket.get("results") or []:
+                if r.get("object") != "organization.usage.completions.result":
+                    continue
+                tokens = int(r.get("input_tokens") or 0) + int(r.get("output_tokens") or 0)  # input is inclusive
+                lines.append(BillLine(day, "openai", r.get("model") or "unknown", r.get("project_id"), Decimal(0),
+                                      tokens))
+        page = doc.get("next_page")
+        if not doc.get("has_more") or not page:
+            return lines
+
+
+def anthropic_usage(client: Any, since: datetime, until: datetime) -> list[BillLine]:
+    """Daily token usage (``beta.organization.analytics.usage``, by model and workspace) as token-only lines."""
+    lines: list[BillLine] = []
+    page: str | None = None
+    while True:
+        extra = {"page": page} if page else {}
+        raw = client.beta.organization.analytics.usage.with_raw_response.list(
+            starting_at=since, ending_at=until, time_bucket_width="1d", group_by=["model", "workspace_id"], **extra,
+        )
+        doc = json.loads(raw.http_response.text)
+        for item in doc.get("data") or []:
+            u = item.get("usage") or {}
+            created = u.get("cache_creation") or {}
+            tokens = (int(u.get("uncached_input_tokens") or 0) + int(u.get("cache_read_input_tokens") or 0)
+                      + int(created.get("ephemeral_5m_input_tokens") or 0)
+                      + int(created.get("ephemeral_1h_input_tokens") or 0) + int(u.get("output_tokens") or 0))
+            group = item.get("group") or {}
+            lines.append(BillLine(_iso_day(item["starting_at"]), "anthropic", group.get("model") or "unknown",
+                                  group.get("workspace_id"), Decimal(0), tokens))
         page = doc.get("next_page")
         if not doc.get("has_more") or not page:
             return lines

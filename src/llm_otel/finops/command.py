@@ -137,10 +137,10 @@ def add_reconcile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=_when, help="start (inclusive, UTC); default: start of this month")
     parser.add_argument("--until", type=_when, help="end (exclusive, UTC); default: now")
     parser.add_argument("--openai", action="store_true",
-                        help="read OpenAI's organization cost API (admin key in $OPENAI_ADMIN_KEY)")
+                        help="read OpenAI's organization cost and usage APIs (admin key in $OPENAI_ADMIN_KEY)")
     parser.add_argument("--openai-base-url", help="OpenAI API base URL (default: the client's)")
     parser.add_argument("--anthropic", action="store_true",
-                        help="read Anthropic's organization cost API (admin key in $ANTHROPIC_ADMIN_KEY)")
+                        help="read Anthropic's organization cost and usage APIs (admin key in $ANTHROPIC_ADMIN_KEY)")
     parser.add_argument("--anthropic-base-url", help="Anthropic API base URL (default: the client's)")
     parser.add_argument("--openai-csv", action="append", default=[], help="an OpenAI cost export (CSV)")
     parser.add_argument("--anthropic-csv", action="append", default=[], help="an Anthropic cost export (CSV)")
@@ -173,7 +173,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
                 raise ValueError("--openai needs an admin key in $OPENAI_ADMIN_KEY")
             client = openai.OpenAI(api_key=key, admin_api_key=key, base_url=args.openai_base_url, max_retries=2)
             bill += bill_sources.openai_costs(client, since, until)
-            sources.append("openai:organization/costs")
+            bill += bill_sources.openai_usage(client, since, until)
+            sources += ["openai:organization/costs", "openai:organization/usage/completions"]
         if args.anthropic:
             import anthropic
 
@@ -182,7 +183,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
                 raise ValueError("--anthropic needs an admin key in $ANTHROPIC_ADMIN_KEY")
             aclient = anthropic.Anthropic(api_key=key, base_url=args.anthropic_base_url, max_retries=2)
             bill += bill_sources.anthropic_costs(aclient, since, until)
-            sources.append("anthropic:organizations/analytics/cost")
+            bill += bill_sources.anthropic_usage(aclient, since, until)
+            sources += ["anthropic:organizations/analytics/cost", "anthropic:organizations/analytics/usage"]
         for path in args.openai_csv:
             bill += bill_sources.read_cost_csv(path, "openai")
             sources.append(f"openai:{path}")

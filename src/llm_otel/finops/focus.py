@@ -216,7 +216,8 @@ def _row(key: tuple[Any, ...], a: _Acc, billing_account: str | None,
     if cd:
         # Token-denominated commitments count the row's tokens; hour-denominated ones get the row's
         # share of the used hours from the caller (build_rows).
-        cd["CommitmentDiscountQuantity"] = Decimal(a.quantity) if cd["CommitmentDiscountUnit"] == "Tokens" else None
+        by_tokens = cd["CommitmentDiscountUnit"] == "Tokens"
+        cd["CommitmentDiscountQuantity"] = Decimal(a.quantity) if by_tokens else Decimal(0)
     row = {
         "AvailabilityZone": None,
         "BilledCost": contracted,

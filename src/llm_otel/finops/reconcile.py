@@ -13,8 +13,11 @@ workspace map (``{workspace or project id: team}``) each ledger call is put in i
 workspace (``unmapped`` when its team has none); without one, both sides are compared per
 day and model only (workspace ``*``).
 
-Money is Decimal; the ledger side is the calls' effective cost (contracts applied, committed
-capacity at its marginal price: the commitment's fee is not a per-call charge).
+Usage reports, when read, add token counts to the same keys (``bill_tokens`` against the ledger's
+``ledger_tokens``): token drift means calls missing from (or doubled in) the ledger, cost drift
+with matching tokens means prices. Money is Decimal; the ledger side is the calls' effective
+cost (contracts applied, committed capacity at its marginal price: the commitment's fee is not a
+per-call charge).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class BillLine:
     model: str  # as billed; "unknown" for non-model costs (web search, code execution, ...)
     workspace: str | None  # Anthropic workspace id / OpenAI project id; None when not reported
     cost_usd: Decimal
+    tokens: int | None = None  # from a usage report (then cost_usd is 0): billed tokens, input inclusive + output
 
 
 @dataclass
@@ -54,6 +58,15 @@ class DriftRow:
     ledger_usd: Decimal = ZERO
     bill_usd: Decimal = ZERO
     ledger_calls: int = 0
+    ledger_tokens: int = 0
+    bill_tokens: int | None = None  # None: no usage report for this row's provider
+
+    @property
+    def token_drift_ratio(self) -> float | None:
+        """(ledger - bill) / bill tokens: calls the ledger missed (or double-counted) show here, not prices."""
+        if not self.bill_tokens:
+            return None
+        return (self.ledger_tokens - self.bill_tokens) / self.bill_tokens
 
     @property
     def drift_usd(self) -> Decimal:
@@ -85,6 +98,9 @@ class Reconciliation:
             s.ledger_usd += r.ledger_usd
             s.bill_usd += r.bill_usd
             s.ledger_calls += r.ledger_calls
+            s.ledger_tokens += r.ledger_tokens
+            if r.bill_tokens is not None:
+                s.bill_tokens = (s.bill_tokens or 0) + r.bill_tokens
         return [acc[k] for k in sorted(acc)]
 
     def over_tolerance(self, row: DriftRow) -> bool:
@@ -127,23 +143,39 @@ def reconcile(
         return r
 
     providers: set[str] = set()
+    token_providers: set[str] = set()
     for line in bill:
         day_start = datetime(line.day.year, line.day.month, line.day.day, tzinfo=timezone.utc)
         if not (since.date() <= line.day and day_start < until):  # the bill's days that overlap the period
             continue
         providers.add(line.provider)
         workspace = (line.workspace or "default") if by_workspace else ALL
-        row(line.day.isoformat(), line.provider, model_family(line.model), workspace).bill_usd += line.cost_usd
+        r = row(line.day.isoformat(), line.provider, model_family(line.model), workspace)
+        r.bill_usd += line.cost_usd
+        if line.tokens is not None:
+            token_providers.add(line.provider)
+            r.bill_tokens = (r.bill_tokens or 0) + line.tokens
     for call in calls:
         provider = call.billing_provider or call.provider
-        if provider not in providers or call.cost_source == "unpriced":
+        if provider not in providers:
             continue
         workspace = team_workspace.get(call.team or "", UNMAPPED) if by_workspace else ALL
         model = model_family(call.priced_model or call.model or "unknown")
         r = row(_day(call.start_ns), provider, model, workspace)
-        r.ledger_usd += call.cost_total
+        r.ledger_usd += call.cost_total  # 0 for an unpriced call: its tokens still count below
         r.ledger_calls += 1
+        r.ledger_tokens += call_tokens(call)
+    for r in rows.values():
+        if r.provider in token_providers and r.bill_tokens is None:
+            r.bill_tokens = 0
     return Reconciliation(since, until, list(sources), tolerance, [rows[k] for k in sorted(rows)])
+
+
+def call_tokens(call: CallRow) -> int:
+    """Billed tokens of a ledger call: inclusive input + output, Anthropic iterations included."""
+    return ((call.tokens_input or 0) + (call.tokens_cache_read or 0) + (call.tokens_cache_write or 0)
+            + (call.tokens_output or 0) + call.tokens_iterations_input + call.tokens_iterations_cache_read
+            + call.tokens_iterations_cache_write + call.tokens_iterations_output)
 
 
 def _money(v: Decimal) -> str:
@@ -161,6 +193,9 @@ def row_json(rec: Reconciliation, r: DriftRow) -> dict[str, Any]:
         "drift_usd": _money(r.drift_usd),
         "drift_ratio": None if r.drift_ratio is None else round(r.drift_ratio, 6),
         "ledger_calls": r.ledger_calls,
+        "ledger_tokens": r.ledger_tokens,
+        "bill_tokens": r.bill_tokens,
+        "token_drift_ratio": None if r.token_drift_ratio is None else round(r.token_drift_ratio, 6),
         "over_tolerance": rec.over_tolerance(r),
     }
 
@@ -186,15 +221,16 @@ def render_table(rec: Reconciliation) -> str:
     from tabulate import tabulate
 
     def usd(v: Decimal) -> str:
-        return f"${v:,.4f}"
+        return f"-${-v:,.4f}" if v < 0 else f"${v:,.4f}"
 
     def line(r: DriftRow) -> list[str]:
         ratio = "-" if r.drift_ratio is None else f"{r.drift_ratio:+.2%}"
+        tokens = "-" if r.token_drift_ratio is None else f"{r.token_drift_ratio:+.2%}"
         return [r.day, r.provider, r.model, r.workspace, usd(r.ledger_usd), usd(r.bill_usd), usd(r.drift_usd),
-                ratio, "!" if rec.over_tolerance(r) else ""]
+                ratio, tokens, "!" if rec.over_tolerance(r) else ""]
 
-    headers = ["day", "provider", "model", "workspace", "ledger", "bill", "drift", "drift %", ""]
-    align = ["left"] * 4 + ["right"] * 4 + ["left"]
+    headers = ["day", "provider", "model", "workspace", "ledger", "bill", "drift", "drift %", "tokens drift %", ""]
+    align = ["left"] * 4 + ["right"] * 5 + ["left"]
     out = [f"llm-otel reconcile {rec.since.date()} .. {rec.until.date()} ({', '.join(rec.sources)}; "
            f"tolerance {rec.tolerance:.1%})", ""]
     out.append(tabulate([line(r) for r in rec.summary(["provider"])], headers=headers, colalign=align,

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 log = logging.getLogger("llm_otel.processor.http")
 
 MAX_HEADER_BYTES = 64 * 1024
+IDLE_TIMEOUT_S = 120.0  # a keep-alive connection with no new request is closed after this
+BODY_TIMEOUT_S = 120.0  # a body must arrive within this (slow senders cannot hold requests open forever)
 REASONS = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
     413: "Payload Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
@@ -82,13 +84,20 @@ class HttpServer:
             while not self._closing:
                 self._idle.add(writer)
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT_S)
                 finally:
                     self._idle.discard(writer)
                 keep_alive = await self._one(head, reader, writer)
                 if not keep_alive:
                     break
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, _Close, ssl.SSLError):
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            asyncio.TimeoutError,
+            ConnectionError,
+            _Close,
+            ssl.SSLError,
+        ):
             pass
         except Exception:
             log.exception("HTTP connection failed")
@@ -117,7 +126,7 @@ class HttpServer:
         self._drained.clear()
         try:
             try:
-                body = await self._body(headers, reader, writer)
+                body = await asyncio.wait_for(self._body(headers, reader, writer), BODY_TIMEOUT_S)
             except _TooLarge as exc:
                 await self._send(writer, Response(413, f"{exc}\n".encode()), False)
                 return False

@@ -217,17 +217,20 @@ class Pipeline:
         next_retention = time.monotonic() + 60.0
         while True:
             batches = self._take()
-            if batches:
-                self._write(batches)
-            now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + self.tick_s
-                self.rollup.tick()
-                if not self._healthy:
-                    self._probe()
-            if now >= next_retention:
-                next_retention = now + RETENTION_EVERY_S
-                self._apply_retention()
+            try:
+                if batches:
+                    self._write(batches)
+                now = time.monotonic()
+                if now >= next_tick:
+                    next_tick = now + self.tick_s
+                    self.rollup.tick()
+                    if not self._healthy:
+                        self._probe()
+                if now >= next_retention:
+                    next_retention = now + RETENTION_EVERY_S
+                    self._apply_retention()
+            except Exception:  # a bug must not stop the writer: requests would wait forever
+                log.exception("ledger writer step failed")
             with self._cond:
                 if self._closing and not self._queue:
                     return
@@ -240,8 +243,9 @@ class Pipeline:
             priced = [PricedCall(c, price(c)) for c in calls]
             t0 = time.perf_counter()
             outcomes = self.ledger.record_calls(priced) if priced else []
-            span_outcomes = [self.ledger.upsert_task_span(ts) for b in batches for ts in b.task_spans]
             self._write_seconds.observe(time.perf_counter() - t0)
+            self._count_calls(outcomes)  # committed: count now, even if the task spans below fail
+            span_outcomes = [self.ledger.upsert_task_span(ts) for b in batches for ts in b.task_spans]
         except Exception as exc:
             self._healthy = False
             log.error("ledger write failed; senders will retry", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
@@ -250,16 +254,15 @@ class Pipeline:
             self._dequeued(size)
             return
         self._healthy = True
-        t = dedupe.tally(outcomes)
-        dedupe.apply(t, self.metrics)
-        for task_id in t.tasks:
-            self.rollup.call_seen(task_id)
-        for task_id in dedupe.task_spans_counted(span_outcomes, self.metrics):
-            self.rollup.task_span_seen(task_id)
-        self.metrics.open_tasks.set(len(self.rollup.open))
-        if self.forwarder is not None:
-            origins = [o for b in batches if b.origins is not None for o in b.origins]
-            self.forwarder.enqueue(origins, priced)
+        try:  # the rows are durable: whatever happens below, the senders get their answer
+            for task_id in dedupe.task_spans_counted(span_outcomes, self.metrics):
+                self.rollup.task_span_seen(task_id)
+            self.metrics.open_tasks.set(len(self.rollup.open))
+            if self.forwarder is not None:
+                origins = [o for b in batches if b.origins is not None for o in b.origins]
+                self.forwarder.enqueue(origins, priced)
+        except Exception:
+            log.exception("rollup or forwarding of a committed batch failed")
         i = 0
         for b in batches:
             n = len(b.calls)
@@ -267,6 +270,16 @@ class Pipeline:
             i += n
             b.future.set_result(refused)
         self._dequeued(size)
+
+    def _count_calls(self, outcomes: list[Any]) -> None:
+        """Metrics and rollup for committed calls. Never raises: the ledger already has them."""
+        try:
+            t = dedupe.tally(outcomes)
+            dedupe.apply(t, self.metrics)
+            for task_id in t.tasks:
+                self.rollup.call_seen(task_id)
+        except Exception:
+            log.exception("counting a committed batch failed; the ledger has it, metrics resume on restart")
 
     def _dequeued(self, size: int) -> None:
         with self._cond:

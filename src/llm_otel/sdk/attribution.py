@@ -15,10 +15,12 @@ Never raises: a failure is logged at debug level and the span goes on unstamped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.util.types import AttributeValue
 
 from llm_otel import semconv
 from llm_otel.sdk.context import _frame
@@ -42,7 +44,7 @@ class AttributionSpanProcessor(SpanProcessor):
             if frame is None:
                 remote = _baggage_attributes(parent_context)
                 if remote:
-                    span.set_attributes(remote)
+                    _stamp(span, remote, max(map(len, remote.values())))
                 return
             attrs = frame.span_attrs
             if frame.llm_attrs is not attrs:
@@ -51,7 +53,7 @@ class AttributionSpanProcessor(SpanProcessor):
                 if started_with and _OP in started_with:
                     attrs = frame.llm_attrs
             if attrs:
-                span.set_attributes(attrs)
+                _stamp(span, attrs, frame.longest)
         except Exception:
             log.debug("llm-otel could not attribute a span", exc_info=True)
 
@@ -63,6 +65,31 @@ class AttributionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _stamp(span: Span, attrs: Mapping[str, AttributeValue], longest: int) -> None:
+    """``span.set_attributes(attrs)``, fast. Hot path: guarded by ``benchmarks/sdk_overhead.py`` ("core").
+
+    The SDK's ``set_attributes`` re-validates every value (ABC ``isinstance`` checks), which
+    costs several times more than the rest of ``on_start``. Our values were validated once,
+    when the scope was entered (strings and numbers, at most ``longest`` characters), so for
+    an SDK span whose attribute limits they fit in, they go straight into its attribute dict,
+    under its lock. Anything else (another SDK version, limits that would truncate or evict)
+    takes the public path.
+    """
+    bounded = getattr(span, "_attributes", None)
+    items = getattr(bounded, "_dict", None)
+    if (
+        type(items) is dict
+        and bounded is not None
+        and not getattr(bounded, "_immutable", True)
+        and (bounded.max_value_len is None or bounded.max_value_len >= longest)
+        and (bounded.maxlen is None or len(items) + len(attrs) <= bounded.maxlen)
+    ):
+        with bounded._lock:
+            items.update(attrs)
+        return
+    span.set_attributes(attrs)
 
 
 def _baggage_attributes(parent_context: Context | None) -> dict[str, str] | None:

@@ -53,9 +53,19 @@ class Frame:
 
     ``span_attrs`` go on every span started in this context; ``llm_attrs`` (``span_attrs``
     plus the prompt) on LLM spans. ``llm_attrs`` is ``span_attrs`` itself when no prompt is set.
+    All values are ``str`` (validated here, once), ``longest`` characters at most.
     """
 
-    __slots__ = ("agent_id", "agent_name", "llm_attrs", "prompt_template", "prompt_version", "span_attrs", "task")
+    __slots__ = (
+        "agent_id",
+        "agent_name",
+        "llm_attrs",
+        "longest",
+        "prompt_template",
+        "prompt_version",
+        "span_attrs",
+        "task",
+    )
 
     def __init__(
         self,
@@ -89,6 +99,8 @@ class Frame:
             self.llm_attrs = llm
         else:
             self.llm_attrs = attrs
+        # The longest string value, so the span processor knows span limits will not truncate it.
+        self.longest = max((len(v) for v in self.llm_attrs.values() if isinstance(v, str)), default=0)
 
     def replace(self, **changes: Any) -> Frame:
         values: dict[str, Any] = {

@@ -119,7 +119,7 @@ def first_tokens(attrs: Mapping[str, object], keys: tuple[str, ...]) -> int | No
 def as_text(value: object) -> str | None:
     """A string attribute value; an int or float is stringified (a task id sent as int is still an id)."""
     if value is None or value.__class__ is str:
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, str):
         return str(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -13,6 +13,7 @@ cache-write TTL splits, Anthropic ``usage.iterations`` and the task span.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -118,9 +119,12 @@ def read_task_span(span: Any, attrs: Mapping[str, object], resource: Mapping[str
     if not isinstance(status, str) or not status:
         status = "error" if common.error_type(span, attrs) else "ok"
     budget = attrs.get(semconv.TASK_BUDGET_USD)
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < math.inf
+    ):
         raise MalformedSpan(
-            f"{semconv.TASK_BUDGET_USD} must be a number, got {str(budget)[:40]!r}", attribute=semconv.TASK_BUDGET_USD
+            f"{semconv.TASK_BUDGET_USD} must be a finite number >= 0, got {str(budget)[:40]!r}",
+            attribute=semconv.TASK_BUDGET_USD,
         )
     task_type = common.text(attrs, semconv.TASK_TYPE)
     if task_type is None and span.name.startswith(_TASK_PREFIX + " "):

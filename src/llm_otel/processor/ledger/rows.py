@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from llm_otel import semconv
-from llm_otel.pricing.cost import BUCKET_CACHE_READ, BUCKET_INPUT, BUCKET_OUTPUT, CACHE_WRITE_BUCKETS, token_type
 from llm_otel.processor.ledger.dialect import EXACT, Dialect
 from llm_otel.processor.ledger.model import CallRow, CounterDelta, PricedCall, TaskRow, richness
+from llm_otel.processor.ledger.validate import BUCKET_TOKEN_TYPE
 
 ZERO = Decimal(0)
 
@@ -53,86 +53,12 @@ def _uncached(inclusive: int | None, cache_read: int | None, cache_write: int | 
     return max(0, inclusive - (cache_read or 0) - (cache_write or 0))
 
 
-MAX_TOKENS = 10**15  # per bucket per call; far above any real call, far below BIGINT sums overflowing
-_TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_30m_tokens",
-    "cache_write_12h_tokens",
-    "reasoning_tokens",
-)
-
-
-_TOKEN_TYPE = {
-    b: token_type(b) for b in (BUCKET_INPUT, BUCKET_CACHE_READ, *CACHE_WRITE_BUCKETS, BUCKET_OUTPUT, "cache_write")
-}
 # One cost_buckets JSON object, built by hand (hot path: ~3x cheaper than json.dumps). Amounts go in
 # as format(d, "f"): exact and without exponent (never %f, which would go through float).
 _BUCKET_JSON = (
     '{"bucket":"%s","quantity":%d,"unit_price_per_mtok":"%s","amount":"%s",'
     '"list_unit_price_per_mtok":"%s","list_amount":"%s","model":%s,"context_tier":%s}'
 )
-
-
-def _bad_count(name: str, v: object) -> str | None:
-    if v is None:
-        return None
-    if not isinstance(v, int) or isinstance(v, bool):
-        return f"{name} is {type(v).__name__}, not an integer"
-    if not 0 <= v <= MAX_TOKENS:
-        return f"{name}={v} is outside 0..{MAX_TOKENS}"
-    return None
-
-
-def _bad_money(name: str, v: object) -> str | None:
-    if not isinstance(v, Decimal) or not v.is_finite():
-        return f"{name}={v!r} is not a finite Decimal"
-    return None
-
-
-def check_call(pc: PricedCall) -> str | None:
-    """Why this call cannot be stored (None: it can). Cheap; run on every call before the transaction,
-    so one bad record is rejected alone instead of failing (and forever re-failing) its whole batch."""
-    r, c, u = pc.record, pc.cost, pc.record.usage
-    for name, v in (("trace_id", r.trace_id), ("span_id", r.span_id), ("provider", r.provider)):
-        if not isinstance(v, str) or not v:
-            return f"{name} is missing"
-    for name, n in (("start_ns", r.start_ns), ("end_ns", r.end_ns)):
-        if not isinstance(n, int) or not 0 <= n < 2**63:
-            return f"{name}={n!r} is not a time in ns since the epoch"
-    for f in _TOKEN_FIELDS:
-        if why := _bad_count(f, getattr(u, f)):
-            return why
-    for it in u.iterations:
-        for f in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
-            if why := _bad_count(f"iterations.{it.kind}.{f}", getattr(it, f)):
-                return why
-    for name, count in (
-        ("tools_count", r.tools_count),
-        ("tools_bytes", r.tools_bytes),
-        ("messages_count", r.messages_count),
-    ):
-        if count is not None and (not isinstance(count, int) or not 0 <= count < 2**62):
-            return f"{name}={count!r} is not a count"
-    for name, m in (
-        ("cost.total", c.total),
-        ("cost.list_total", c.list_total),
-        ("cost.cache_savings", c.cache_savings),
-    ):
-        if why := _bad_money(name, m):
-            return why
-    for b in c.buckets:
-        if b.bucket not in _TOKEN_TYPE:
-            return f"cost bucket {b.bucket!r} is not one of the pricing contract's buckets {sorted(_TOKEN_TYPE)}"
-        if why := _bad_money(f"bucket {b.bucket} amount", b.amount) or _bad_money(
-            f"bucket {b.bucket} list_amount", b.list_amount
-        ):
-            return why
-    return None
 
 
 def call_values(pc: PricedCall, recorded_ns: int) -> dict[str, Any]:
@@ -151,7 +77,7 @@ def call_values(pc: PricedCall, recorded_ns: int) -> dict[str, Any]:
     list_cost = dict.fromkeys(semconv.TOKEN_TYPES, ZERO)
     parts = []
     for b in c.buckets:
-        tt = _TOKEN_TYPE[b.bucket]  # check_call() let only known bucket names through
+        tt = BUCKET_TOKEN_TYPE[b.bucket]  # check_call() let only known bucket names through
         cost[tt] = EXACT.add(cost[tt], b.amount)
         list_cost[tt] = EXACT.add(list_cost[tt], b.list_amount)
         parts.append(

@@ -25,11 +25,11 @@ from llm_otel.processor.ledger.rows import (
     TASK_SUMS,
     add_into,
     call_values,
-    check_call,
     contributions,
     decode,
     encode_call,
 )
+from llm_otel.processor.ledger.validate import check_call
 
 _INSERT_CALL = f"INSERT INTO ledger_calls ({', '.join(CALL_COLUMNS)})"
 _MOVE_RESPONSE = (

@@ -48,6 +48,7 @@ log = logging.getLogger("llm_otel")
 
 _lock = threading.Lock()
 _installed: list[tuple[Any, str, Any]] = []  # (class, attribute, original) for uninstall
+_rewired: list[tuple[Any, Any]] = []  # (another wrapper, what it wrapped before) for uninstall
 
 
 def available() -> bool:
@@ -57,6 +58,48 @@ def available() -> bool:
     except Exception:
         return False
     return True
+
+
+def _subclasses(cls: type) -> list[type]:
+    out: list[type] = []
+    stack: list[type] = list(cls.__subclasses__())
+    while stack:
+        sub = stack.pop()
+        out.append(sub)
+        stack.extend(sub.__subclasses__())
+    return out
+
+
+def _rewire_other_wrappers(base: type, original: Any, ours: Any) -> None:
+    """Puts our wrapper inside wrappers other instrumentations set on subclasses before us.
+
+    OpenInference wraps ``OpenAI.request`` (the subclass); wrapped before ``install()``,
+    that wrapper calls the original base method and would bypass ours. Pointing its
+    ``__wrapped__`` at our wrapper runs ours inside its span, which we then adopt.
+    """
+    import wrapt
+
+    for sub in _subclasses(base):
+        attr = sub.__dict__.get("request")
+        if isinstance(attr, wrapt.FunctionWrapper) and attr.__wrapped__ is original:
+            try:
+                attr.__wrapped__ = ours
+                _rewired.append((attr, original))
+            except Exception:
+                log.debug("llm-otel could not rewire %s.request", sub.__name__, exc_info=True)
+
+
+def _unwire_other_wrappers(base: type, original: Any, ours: Any) -> None:
+    """After uninstall: wrappers set on subclasses after us (around ours) go back to the original."""
+    import wrapt
+
+    for sub in _subclasses(base):
+        attr = sub.__dict__.get("request")
+        if isinstance(attr, wrapt.FunctionWrapper) and attr.__wrapped__ is ours:
+            try:
+                attr.__wrapped__ = original
+            except Exception:
+                log.debug("llm-otel could not unwire %s.request", sub.__name__, exc_info=True)
 
 
 def install(include_usage: bool | None = None) -> None:
@@ -74,15 +117,24 @@ def install(include_usage: bool | None = None) -> None:
             original = cls.__dict__["request"]
             wrapt.wrap_function_wrapper(cls, "request", wrapper)
             _installed.append((cls, "request", original))
+            _rewire_other_wrappers(cls, original, cls.__dict__["request"])
 
 
 def uninstall() -> None:
     """Restores every callable ``install()`` wrapped. Idempotent."""
     with _lock:
+        while _rewired:
+            other, original = _rewired.pop()
+            try:
+                other.__wrapped__ = original
+            except Exception:
+                log.debug("llm-otel could not restore another instrumentation's wrapper", exc_info=True)
         while _installed:
             cls, name, original = _installed.pop()
+            ours = cls.__dict__.get(name)
             try:
                 setattr(cls, name, original)
+                _unwire_other_wrappers(cls, original, ours)
             except Exception:
                 log.debug("llm-otel could not restore openai %s.%s", cls.__name__, name, exc_info=True)
         set_include_usage(None)

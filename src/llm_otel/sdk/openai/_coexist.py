@@ -67,6 +67,7 @@ class AdoptedSpan:
     __slots__ = ("_attributes", "_span")
 
     def __init__(self, span: Span) -> None:
+        span = _unproxied(span)  # OpenInference hands out a wrapt proxy of the SDK span
         self._span = span
         self._attributes: dict[str, Any] = {}
         _filter_owner_writes(span, self._attributes)
@@ -80,6 +81,15 @@ class AdoptedSpan:
 
     def end(self, *args: Any, **kwargs: Any) -> None:
         return None  # the owner ends it
+
+
+def _unproxied(span: Any) -> Any:
+    for _ in range(5):
+        inner = getattr(span, "__wrapped__", None)
+        if inner is None:
+            break
+        span = inner
+    return span
 
 
 def _filter_owner_writes(span: Any, owned: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from llm_otel import semconv
 from llm_otel.errors import BudgetExceeded
 from llm_otel.sdk import context
 from llm_otel.sdk.call import LLMCall, start_call
+from llm_otel.sdk.openai import _content
 from llm_otel.sdk.openai._coexist import AdoptedSpan, DeferredCall, foreign_span, inside_late_span_wrapper
 from llm_otel.sdk.openai._raw import observe_raw
 from llm_otel.sdk.openai._request import RequestPlan, plan_request
@@ -109,6 +110,12 @@ def _observe(call: LLMCall | None, plan: RequestPlan, result: Any, is_async: boo
             return trace_stream(result, StreamState(call, plan.kind), plan.hide_usage_chunk, is_async)
         if call is not None:
             out = outcome_for(plan.kind, result)
+            extra = None
+            if _content.enabled():
+                try:
+                    extra = _content.output_attributes(plan.kind, result)
+                except Exception:
+                    log.debug("llm-otel could not record openai output messages", exc_info=True)
             call.finish(
                 out.usage,
                 response_model=out.response_model,
@@ -116,6 +123,7 @@ def _observe(call: LLMCall | None, plan: RequestPlan, result: Any, is_async: boo
                 finish_reasons=out.finish_reasons,
                 service_tier=out.service_tier,
                 error_type=out.error_type,
+                attributes=extra,
             )
     except Exception:
         log.debug("llm-otel could not read an openai response", exc_info=True)

@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel import semconv
+from llm_otel.sdk.openai import _content
 
 log = logging.getLogger("llm_otel")
 
@@ -240,6 +241,11 @@ def plan_request(client: Any, options: Any, stream: bool) -> RequestPlan | None:
             model = None
         provider, address, port = client_info(client)
         attrs = request_attributes(kind, body)
+        if _content.enabled():
+            try:
+                attrs.update(_content.input_attributes(kind, body))
+            except Exception:
+                log.debug("llm-otel could not record openai input messages", exc_info=True)
         if address:
             attrs[semconv.SERVER_ADDRESS] = address
         if port is not None:

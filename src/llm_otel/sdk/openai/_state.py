@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llm_otel.sdk.call import LLMCall
+from llm_otel.sdk.openai import _content
 from llm_otel.sdk.openai._response import Outcome, outcome_from_response, usage_from_openai
 
 log = logging.getLogger("llm_otel")
@@ -183,6 +184,12 @@ class StreamState:
         except Exception:
             log.debug("llm-otel could not read an openai stream's outcome", exc_info=True)
             out = Outcome()
+        extra = None
+        if self.final_response is not None and _content.enabled():
+            try:
+                extra = _content.output_attributes("responses", self.final_response)
+            except Exception:
+                log.debug("llm-otel could not record openai output messages", exc_info=True)
         try:
             call.finish(
                 out.usage,
@@ -193,6 +200,7 @@ class StreamState:
                 stream_complete=complete,
                 error=error,
                 error_type=None if error is not None else out.error_type,
+                attributes=extra,
             )
         except Exception:
             log.debug("llm-otel could not end an openai stream's span", exc_info=True)
