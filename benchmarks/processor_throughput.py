@@ -3,8 +3,8 @@
 End to end = received over OTLP, normalized, priced, ledgered (SQLite, committed before the
 answer), counted in the metrics. Reported twice: wall-clock spans/s, and spans per CPU-second
 the processor consumed (the number that holds on a machine shared with other work). The
-processor runs as a real ``llm-otel collector`` subprocess pinned to one CPU; senders run in this process on the other CPUs with
-pre-serialized requests, so the number measures the processor, not the client.
+processor runs as a real ``llm-otel collector`` subprocess pinned to one CPU; senders run in
+this process with pre-serialized requests, so the number measures the processor, not the client.
 
 Also printed: the parse-only floor (``ExportTraceServiceRequest.ParseFromString`` of the same
 payload), a per-stage breakdown measured in-process (decode+normalize, price, ledger write),

@@ -41,7 +41,7 @@ def fake_api(base_url: str | None = None) -> Iterator[str]:
     server = FakeAPIServer()
     # The fake server answers with two writes (headers, then body); without TCP_NODELAY every
     # keep-alive request waits ~40 ms on Nagle + delayed ACK. Set on our server's handler only.
-    handler = server.RequestHandlerClass
+    handler: Any = server.RequestHandlerClass
     server.RequestHandlerClass = type("NoDelayHandler", (handler,), {"disable_nagle_algorithm": True})
     with server:
         yield server.url

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -85,6 +85,11 @@ def converse(client: Any, turns: int, cached: bool) -> list[dict[str, Any]]:
     return calls
 
 
+def _int_attr(attributes: Mapping[str, Any] | None, key: str) -> int:
+    value = (attributes or {}).get(key, 0)
+    return int(value) if isinstance(value, int) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = _common.parse_args(__doc__.splitlines()[0], argv, turns=8)
     provider, exporter = _common.memory_provider("anthropic-cache")
@@ -121,15 +126,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                          "pricing_cache_savings_usd": sum((c["cache_savings"] for c in calls), Decimal(0))}
         print(f"cache-hit rate {read / total_in:.1%}; cost {cost:.6f} USD (the task's running total: "
               f"{tasks[name].cost_usd:.6f})")
-    plain, cached = results["without cache_control"], results["with cache_control"]
-    savings = plain["cost_usd"] - cached["cost_usd"]
-    span_reads = sum(int((s.attributes or {}).get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)) for s in spans)
+    plain, with_cache = results["without cache_control"], results["with cache_control"]
+    savings = plain["cost_usd"] - with_cache["cost_usd"]
+    span_reads = sum(_int_attr(s.attributes, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) for s in spans)
     print(f"\ncache_control saved {savings:.6f} USD on this conversation ({savings / plain['cost_usd']:.0%}); "
           f"pricing's own cache_savings (cached tokens at the uncached rate, minus their cost) says "
-          f"{cached['pricing_cache_savings_usd']:.6f} USD before the cache-write premium")
+          f"{with_cache['pricing_cache_savings_usd']:.6f} USD before the cache-write premium")
     print(f"llm-otel's spans recorded {span_reads:,} cache-read tokens (gen_ai.usage.cache_read.input_tokens), "
-          f"matching the responses: {span_reads == cached['cache_read_tokens']}")
-    return {"without": plain, "with": cached, "savings_usd": float(savings),
+          f"matching the responses: {span_reads == with_cache['cache_read_tokens']}")
+    return {"without": plain, "with": with_cache, "savings_usd": float(savings),
             "savings_pct": float(savings / plain["cost_usd"]) * 100, "span_cache_reads": span_reads}
 
 

@@ -100,6 +100,15 @@ def test_a_report_without_a_price_book_has_an_empty_commitments_section(week: tu
     assert build_report(week[0], since=SINCE, until=UNTIL, now=UNTIL)["commitments"] == []
 
 
+def test_the_html_report_has_a_commitments_table_only_when_there_are_commitments(week: tuple[str, Path]) -> None:
+    from llm_otel.finops.html import render_html
+    from llm_otel.finops.report import build_report
+
+    with_book = render_html(build_report(week[0], since=SINCE, until=UNTIL, now=UNTIL, pricebook=book()))
+    assert 'id="commitments"' in with_book and "$114.3750" in with_book and "secops $5.0000 (88.9%)" in with_book
+    assert 'id="commitments"' not in render_html(build_report(week[0], since=SINCE, until=UNTIL, now=UNTIL))
+
+
 def test_gauges_name_commitment_and_team_and_a_real_registry_exposes_them(
     results: dict[str, CommitmentResult], week: tuple[str, Path],
 ) -> None:

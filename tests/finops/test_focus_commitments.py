@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,24 @@ def test_list_cost_identity_and_commitment_column_rules_hold_on_every_row(
         if r["ChargeCategory"] == "Usage" and r["CommitmentDiscountStatus"] != "Unused":
             assert Decimal(r["ConsumedQuantity"]) > 0
     assert all(len(u) == 1 for u in units.values()) and len(units) == 2
+
+
+def test_parquet_carries_the_commitment_rows_as_exact_decimals(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from finops.committed import SINCE, UNTIL, book
+    from llm_otel.finops.focus import build_rows, write_parquet
+    from llm_otel.processor.ledger import open_ledger
+
+    url, ledger_total = write_week(tmp_path / "ledger.db")
+    with open_ledger(url) as ledger:
+        rows = build_rows(ledger.iter_calls(SINCE, UNTIL), committed=book().committed, since=SINCE, until=UNTIL).rows
+    out = str(tmp_path / "focus.parquet")
+    write_parquet(rows, out)
+    table = pq.read_table(out)
+    assert table.schema.field("CommitmentDiscountQuantity").type == pa.decimal128(38, 18)
+    data = table.to_pylist()
+    assert sum(r["EffectiveCost"] for r in data) == ledger_total + sum(FEES.values())
+    assert all(r["ListCost"] == r["ListUnitPrice"] * r["PricingQuantity"] for r in data)
+    assert {r["CommitmentDiscountStatus"] for r in data} == {None, "Used", "Unused"}

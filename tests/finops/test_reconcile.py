@@ -20,7 +20,7 @@ import pytest
 
 from finops.billing_server import BillingServer
 from finops.month import write_month
-from llm_otel.finops.bill_sources import anthropic_costs, openai_costs, read_cost_csv
+from llm_otel.finops.bill_sources import anthropic_costs, openai_costs, read_cost_csv, windows
 from llm_otel.finops.reconcile import ALL, UNMAPPED, reconcile, render_table, to_json
 from llm_otel.processor.ledger import open_ledger
 
@@ -242,3 +242,9 @@ def test_csv_exports_reconcile_like_the_api(tmp_path: Path, ledger: Any) -> None
     bad.write_text("when,what\n2026-10-01,1\n")
     with pytest.raises(ValueError, match="needs a day column"):
         read_cost_csv(str(bad), "openai")
+
+
+def test_long_periods_are_cut_into_the_31_day_windows_anthropic_accepts() -> None:
+    w = windows(datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 3, 15, tzinfo=timezone.utc))
+    assert [(a.date().isoformat(), b.date().isoformat()) for a, b in w] == [
+        ("2026-01-01", "2026-02-01"), ("2026-02-01", "2026-03-04"), ("2026-03-04", "2026-03-15")]

@@ -772,3 +772,62 @@ def test_task_span_with_an_impossible_budget_is_rejected(budget: object) -> None
     attrs = {semconv.TASK_ID: "t-1", semconv.TASK_STATUS: "ok", semconv.TASK_BUDGET_USD: budget}
     with pytest.raises(MalformedSpan, match="budget_usd"):
         normalize(make_span(attrs, name="llm_otel.task x"), RESOURCE, "llm_otel")
+
+
+def test_a_foreign_span_enriched_by_llm_otel_keeps_the_ttl_split_llm_otel_added() -> None:
+    # The shape of a real genai-anthropic 1.3b0 span with llm_otel.instrument() alongside
+    # (llm-otel adds no span of its own then, only its extras on this one).
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-20250514",
+        "gen_ai.response.model": "claude-sonnet-4-20250514",
+        "gen_ai.response.id": "msg_01E2NzSzVjyyMLU5k3fo6d8t",
+        "gen_ai.usage.input_tokens": 2073,
+        "gen_ai.usage.output_tokens": 100,
+        "gen_ai.usage.cache_read.input_tokens": 0,
+        "gen_ai.usage.cache_write.input_tokens": 2056,
+        semconv.USAGE_CACHE_WRITE_5M: 0,
+        semconv.USAGE_CACHE_WRITE_1H: 2056,
+        semconv.SERVICE_TIER: "standard",
+        semconv.STREAM_COMPLETE: True,
+    }
+    record = call(attrs, "opentelemetry.instrumentation.genai.anthropic")
+    assert record.dialect == "otel_genai"
+    assert (record.usage.cache_write_5m_tokens, record.usage.cache_write_1h_tokens) == (0, 2056)
+    assert (record.service_tier, record.stream_complete) == ("standard", True)
+    own = call({**OWN_CHAT, **attrs}, "llm_otel")
+    at = record.start_ns
+    assert (
+        price(record.usage, provider="anthropic", model=record.model, at=at).total
+        == price(own.usage, provider="anthropic", model=own.model, at=at).total
+    )
+
+
+def test_own_dialect_reads_back_exactly_the_usage_the_sdk_writes_for_every_recorded_exchange() -> None:
+    """Usage.attributes() is what llm-otel's spans carry; the reader must give back the same Usage."""
+    seen = 0
+    for ex in corpus.exchanges():
+        e = ex["expected"]
+        usage = Usage(
+            input_tokens=e["input_tokens"],
+            output_tokens=e["output_tokens"],
+            cache_read_tokens=e["cache_read_input_tokens"],
+            cache_write_tokens=e["cache_write_input_tokens"],
+            cache_write_5m_tokens=e["cache_write_5m"],
+            cache_write_1h_tokens=e["cache_write_1h"],
+            cache_write_30m_tokens=e["cache_write_30m"],
+            cache_write_12h_tokens=e["cache_write_12h"],
+            reasoning_tokens=e["reasoning_output_tokens"],
+        )
+        attrs = {
+            semconv.GEN_AI_OPERATION_NAME: "chat",
+            semconv.GEN_AI_PROVIDER_NAME: ex["provider"],
+            semconv.GEN_AI_RESPONSE_MODEL: e["response_model"] or "m",
+            **usage.attributes(),
+        }
+        record = call(attrs, "llm_otel")
+        assert record.usage == usage, ex["id"]
+        assert record.flags == (), ex["id"]
+        seen += 1
+    assert seen > 2000

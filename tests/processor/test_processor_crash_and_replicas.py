@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import threading
 import time
+import urllib.error
+import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -13,6 +16,7 @@ import pytest
 from collector_proc import Collector
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from workload import export_all, generate
 
@@ -76,14 +80,57 @@ def test_kill_9_mid_load_then_restart_loses_nothing_and_counts_nothing_twice(tmp
         c.stop()
 
 
-def _route(spans: Sequence[ReadableSpan], n: int) -> list[list[ReadableSpan]]:
-    """What the gateway's load_balancing exporter does: one replica per llm_otel.task.id (trace id without one)."""
-    out: list[list[ReadableSpan]] = [[] for _ in range(n)]
-    for s in spans:
-        task_id = (s.attributes or {}).get(semconv.TASK_ID)
-        key = str(task_id) if task_id is not None else f"{s.context.trace_id:032x}"
-        out[zlib.crc32(key.encode()) % n].append(s)
-    return out
+class TaskIdRouter:
+    """An OTLP/HTTP router in front of the replicas, doing what the gateway's ``load_balancing``
+    exporter does with ``routing_key: attributes`` on ``llm_otel.task.id``: every span of a task goes
+    to one replica (spans without a task id share one key). It answers 200 only when every replica
+    did, so the sending exporter retries otherwise."""
+
+    def __init__(self, targets: Sequence[str]) -> None:
+        router = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = router.route(ExportTraceServiceRequest.FromString(body))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.targets = list(targets)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+
+    def route(self, req: ExportTraceServiceRequest) -> int:
+        parts = [ExportTraceServiceRequest() for _ in self.targets]
+        for rs in req.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    task_id = next((kv.value.string_value for kv in span.attributes if kv.key == semconv.TASK_ID), "")
+                    out = parts[zlib.crc32(f"{semconv.TASK_ID}={task_id}|".encode()) % len(self.targets)]
+                    ors = out.resource_spans.add()
+                    ors.resource.CopyFrom(rs.resource)
+                    oss = ors.scope_spans.add()
+                    oss.scope.CopyFrom(ss.scope)
+                    oss.spans.append(span)
+        status = 200
+        for target, part in zip(self.targets, parts, strict=True):
+            if part.resource_spans:
+                r = urllib.request.Request(target, part.SerializeToString(), {"Content-Type": "application/x-protobuf"})
+                try:
+                    with urllib.request.urlopen(r, timeout=30) as resp:
+                        status = max(status, resp.status)
+                except urllib.error.HTTPError as exc:
+                    status = max(status, exc.code)
+        return status
+
+    def close(self) -> None:
+        self.server.shutdown()
 
 
 def test_three_replicas_behind_a_task_id_router_with_one_postgresql_ledger_equal_one_processor(
@@ -99,9 +146,9 @@ def test_three_replicas_behind_a_task_id_router_with_one_postgresql_ledger_equal
     try:
         for c in [*replicas, single]:
             c.start()
-        for c, part in zip(replicas, _route(spans, 3), strict=True):
-            assert part
-            export_all(HttpExporter(endpoint=c.http_endpoint, timeout=30), part, batch=100)
+        router = TaskIdRouter([c.http_endpoint for c in replicas])
+        export_all(HttpExporter(endpoint=router.endpoint, timeout=30), spans, batch=100)
+        router.close()
         export_all(GrpcExporter(endpoint=single.grpc_endpoint, insecure=True, timeout=30), spans, batch=100)
         replicated, one = _totals(shared), _totals(alone)
         assert replicated == one
@@ -113,6 +160,7 @@ def test_three_replicas_behind_a_task_id_router_with_one_postgresql_ledger_equal
             if sum(x.get("llm_task_cost_usd_count", 0) for x in r) == s.get("llm_task_cost_usd_count") == 90:
                 break
             time.sleep(0.2)
+        assert all(x.get("llm_calls_total", 0) > 0 for x in r)  # the router spread the tasks over all three
         for name in ("llm_calls_total", "llm_tokens_total", "llm_task_cost_usd_count"):
             assert sum(x.get(name, 0) for x in r) == s[name], name
         assert sum(x["llm_cost_usd_total"] for x in r) == pytest.approx(s["llm_cost_usd_total"], rel=1e-12)

@@ -181,3 +181,20 @@ def test_exporter_protocol_follows_otel_exporter_otlp_protocol(monkeypatch: pyte
     assert [type(e) for e in setup.exporters_from_env()] == [Grpc]
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     assert setup.exporters_from_env() == []
+
+
+def _must_not_set(provider: object) -> None:
+    raise AssertionError("the global tracer provider must not be replaced")
+
+
+def test_a_deliberately_no_op_global_provider_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: trace.NoOpTracerProvider())
+    monkeypatch.setattr(trace, "set_tracer_provider", _must_not_set)
+    assert setup.install_global_provider() is None
+
+
+def test_otel_sdk_disabled_stops_the_provider_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: trace.ProxyTracerProvider())
+    monkeypatch.setattr(trace, "set_tracer_provider", _must_not_set)
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert setup.install_global_provider() is None

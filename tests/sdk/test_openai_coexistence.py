@@ -1,16 +1,16 @@
 """Coexistence: with another OpenAI instrumentation active too, exactly one span per call carries usage.
 
-Installed alongside here (the ``dialect-tests`` extra): the official
-``opentelemetry-instrumentation-genai-openai`` (1.3b0, the successor of
+Installed alongside (the ``dialect-tests`` extra): the official
+``opentelemetry-instrumentation-genai-openai`` 1.3b0 (successor of
 ``opentelemetry-instrumentation-openai-v2``), OpenLLMetry's
-``opentelemetry-instrumentation-openai`` (0.62.4) and
-``openinference-instrumentation-openai`` (0.1.66), each instrumented before and after llm-otel
-(before is the harder order: OpenInference's wrapper on ``OpenAI.request`` would bypass ours). A sample of the corpus (every 32nd
-replayable exchange: chat, streams, responses, embeddings, completions, sync and
-async) is replayed with each, the other instrumentation set up before and after llm-otel. Policy (``llm_otel.sdk.openai._coexist``): llm-otel
-adopts the other span when it is current during the call (our exact values win);
-OpenLLMetry's Responses API span, started only after the call returns, is left to
-OpenLLMetry and llm-otel starts none.
+``opentelemetry-instrumentation-openai`` 0.62.4 and ``openinference-instrumentation-openai``
+0.1.66, each set up before and after llm-otel (before is the harder order for
+OpenInference, whose wrapper on ``OpenAI.request`` would bypass ours). A sample of the
+corpus (every 32nd replayable exchange: chat, streams, responses, embeddings,
+completions, sync and async) is replayed with each. Policy (``llm_otel.sdk.openai._coexist``):
+llm-otel adopts the other span when it is current during the call (our exact values
+win); OpenLLMetry's Responses API span, started only after the call returns, is left to
+OpenLLMetry when it will emit one, and llm-otel starts none.
 """
 
 from __future__ import annotations
@@ -58,7 +58,18 @@ def other(request: pytest.FixtureRequest) -> Iterator[str]:
     llm_openai.uninstall()
     instrumentor.uninstrument()
     _unwrap_leftovers(INSTRUMENTATIONS[name])
+    _forget_seen_responses()
     mp.undo()
+
+
+def _forget_seen_responses() -> None:
+    """OpenLLMetry keeps every Responses id it saw and emits no new span for one seen before;
+    the next fixture replays the same recordings, so it must start from a clean slate."""
+    import sys
+
+    module = sys.modules.get("opentelemetry.instrumentation.openai.v1.responses_wrappers")
+    if module is not None:
+        module.responses.clear()
 
 
 def _unwrap_leftovers(module_prefix: str) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -75,15 +75,30 @@ def openai_costs(client: Any, since: datetime, until: datetime) -> list[BillLine
             return lines
 
 
+def windows(since: datetime, until: datetime, days: int = 31) -> list[tuple[datetime, datetime]]:
+    """``[since, until)`` cut into ranges of at most ``days`` (Anthropic's reports span 31 days at most)."""
+    out = []
+    start = since
+    while start < until:
+        end = min(until, start + timedelta(days=days))
+        out.append((start, end))
+        start = end
+    return out
+
+
 def anthropic_costs(client: Any, since: datetime, until: datetime) -> list[BillLine]:
     """The organization's daily costs from an ``anthropic.Anthropic`` client holding an admin key."""
+    return [line for a, b in windows(since, until) for line in _anthropic_costs(client, a, b)]
+
+
+def _anthropic_costs(client: Any, since: datetime, until: datetime) -> list[BillLine]:
     lines: list[BillLine] = []
     page: str | None = None
     while True:
         extra = {"page": page} if page else {}
         raw = client.beta.organization.analytics.cost.with_raw_response.list(
             starting_at=since, ending_at=until, time_bucket_width="1d", group_by=["model", "workspace_id"],
-            **extra,
+            limit=1000, **extra,
         )
         doc = json.loads(raw.http_response.text, parse_float=Decimal)
         for item in doc.get("data") or []:
@@ -124,12 +139,17 @@ def openai_usage(client: Any, since: datetime, until: datetime) -> list[BillLine
 
 def anthropic_usage(client: Any, since: datetime, until: datetime) -> list[BillLine]:
     """Daily token usage (``beta.organization.analytics.usage``, by model and workspace) as token-only lines."""
+    return [line for a, b in windows(since, until) for line in _anthropic_usage(client, a, b)]
+
+
+def _anthropic_usage(client: Any, since: datetime, until: datetime) -> list[BillLine]:
     lines: list[BillLine] = []
     page: str | None = None
     while True:
         extra = {"page": page} if page else {}
         raw = client.beta.organization.analytics.usage.with_raw_response.list(
-            starting_at=since, ending_at=until, time_bucket_width="1d", group_by=["model", "workspace_id"], **extra,
+            starting_at=since, ending_at=until, time_bucket_width="1d", group_by=["model", "workspace_id"],
+            limit=1000, **extra,
         )
         doc = json.loads(raw.http_response.text)
         for item in doc.get("data") or []:

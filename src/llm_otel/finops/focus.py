@@ -68,7 +68,8 @@ COLUMNS = (
     "ServiceProviderName", "ServiceSubcategory", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId",
     "SubAccountId", "SubAccountName", "SubAccountType", "Tags",
 )
-DECIMAL_COLUMNS = ("BilledCost", "ConsumedQuantity", "ContractedCost", "ContractedUnitPrice", "EffectiveCost",
+DECIMAL_COLUMNS = ("BilledCost", "CommitmentDiscountQuantity", "ConsumedQuantity", "ContractedCost",
+                   "ContractedUnitPrice", "EffectiveCost",
                    "ListCost", "ListUnitPrice", "PricingCurrencyContractedUnitPrice",
                    "PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice", "PricingQuantity")
 

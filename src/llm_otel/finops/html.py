@@ -99,6 +99,24 @@ def cache_hit_rate_chart(data: dict[str, float]) -> str:
                 "".join(parts))
 
 
+def commitments_table(commitments: list[dict[str, Any]]) -> str:
+    """Committed capacity: fee, utilization, idle cost, and each team's allocated share (empty without any)."""
+    if not commitments:
+        return ""
+    rows = []
+    for c in commitments:
+        util = "-" if c["utilization"] is None else f"{c['utilization']:.1%}"
+        teams = ", ".join(f"{t['team']} ${Decimal(t['allocated_fee_usd']):,.4f} ({t['share']:.1%})" for t in c["teams"])
+        rows.append(
+            f'<tr><td class="k">{escape(c["name"])}</td><td>${Decimal(c["fee_usd"]):,.4f}</td><td>{util}</td>'
+            f'<td>${Decimal(c["idle_cost_usd"]):,.4f}</td><td>${Decimal(c["used_fee_usd"]):,.4f}</td>'
+            f'<td>${Decimal(c["net_savings_usd"]):,.4f}</td><td class="k">{escape(teams)}</td></tr>'
+        )
+    return ('<h2>Committed capacity</h2><table id="commitments"><thead><tr><th class="k">commitment</th>'
+            "<th>fee</th><th>utilization</th><th>idle cost</th><th>used fee</th><th>net savings</th>"
+            f'<th class="k">teams (allocated used fee)</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
 def render_html(report: dict[str, Any]) -> str:
     keys = report["by"] or ["group"]
     head = "".join(f'<th class="k">{escape(k)}</th>' for k in keys)
@@ -124,6 +142,7 @@ figure.chart {{ margin: 24px 0; }} figcaption {{ font-weight: 600; margin-bottom
 Month {escape(mtd["month"])}: spent ${Decimal(mtd["actual_usd"]):,.4f}, forecast ${Decimal(mtd["forecast_usd"]):,.4f}
 (90% interval ${Decimal(mtd["forecast_low_usd"]):,.4f} to ${Decimal(mtd["forecast_high_usd"]):,.4f}).</p>
 <table id="showback"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
+{commitments_table(report.get("commitments") or [])}
 {spend_by_team_chart(s["spend_by_day_and_team"])}
 {task_cost_distribution_chart(s["task_costs_by_task_type"])}
 {cache_hit_rate_chart(s["cache_hit_rate_by_day"])}

@@ -147,9 +147,12 @@ class Pipeline:
                         if len(reasons) < MAX_REASONS and exc.reason not in reasons:
                             reasons.append(exc.reason)
                         continue
-                    except RecursionError:
+                    except Exception as exc:  # a reader bug on odd input: reject the span, keep the request
                         rejected += 1
                         self.metrics.spans_rejected.labels(transport, "malformed").inc()
+                        log.warning("span could not be read", extra={"error": type(exc).__name__})
+                        if len(reasons) < MAX_REASONS:
+                            reasons.append(f"span could not be read ({type(exc).__name__})")
                         continue
                     if rec is None:
                         continue

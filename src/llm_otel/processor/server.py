@@ -219,6 +219,8 @@ def run(cfg: ProcessorConfig) -> int:
     setup_logging(cfg.log_level)
     try:
         return asyncio.run(serve(cfg))
-    except OSError as exc:
-        log.error("cannot start", extra={"error": str(exc)})
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # ledger unreachable, port in use, bad TLS files, bad price book...
+        log.error("cannot start", extra={"error": f"{type(exc).__name__}: {exc}"[:500]})
         return 1

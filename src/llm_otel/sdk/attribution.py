@@ -77,18 +77,20 @@ def _stamp(span: Span, attrs: Mapping[str, AttributeValue], longest: int) -> Non
     under its lock. Anything else (another SDK version, limits that would truncate or evict)
     takes the public path.
     """
-    bounded = getattr(span, "_attributes", None)
-    items = getattr(bounded, "_dict", None)
-    if (
-        type(items) is dict
-        and bounded is not None
-        and not getattr(bounded, "_immutable", True)
-        and (bounded.max_value_len is None or bounded.max_value_len >= longest)
-        and (bounded.maxlen is None or len(items) + len(attrs) <= bounded.maxlen)
-    ):
-        with bounded._lock:
-            items.update(attrs)
-        return
+    try:
+        bounded = span._attributes
+        items = bounded._dict  # type: ignore[union-attr]
+        if (
+            type(items) is dict
+            and bounded._immutable is False  # type: ignore[union-attr]
+            and (bounded.max_value_len is None or bounded.max_value_len >= longest)  # type: ignore[union-attr]
+            and (bounded.maxlen is None or len(items) + len(attrs) <= bounded.maxlen)  # type: ignore[union-attr]
+        ):
+            with bounded._lock:  # type: ignore[union-attr]
+                items.update(attrs)
+            return
+    except AttributeError:
+        pass
     span.set_attributes(attrs)
 
 

@@ -11,6 +11,10 @@ llm-otel records content only on spans (``gen_ai.input.messages`` etc.), so
 ``capture_content()`` is True for ``true``, ``span_only`` and ``span_and_event``, and
 False for everything else, unknown values included (fail closed).
 ``instrument(capture_content=True|False)`` overrides the environment.
+
+The environment is read on first use and again by every ``instrument()`` call
+(``refresh()``), not per LLM call: wrappers ask on every call, and an environment
+lookup there would cost more than the rest of the check.
 """
 
 from __future__ import annotations
@@ -32,12 +36,19 @@ _MODES: Final[dict[str, ContentMode]] = {
 }
 
 _override: bool | None = None
+_from_env: bool | None = None  # cached capture_mode() verdict; None: not read yet
 
 
 def set_capture_content(value: bool | None) -> None:
     """Forces content capture on or off (``None``: back to the environment). Used by ``instrument()``."""
     global _override
     _override = None if value is None else bool(value)
+
+
+def refresh() -> None:
+    """Re-reads the environment variable (``instrument()`` calls this)."""
+    global _from_env
+    _from_env = None
 
 
 def capture_mode() -> ContentMode:
@@ -50,9 +61,12 @@ def capture_mode() -> ContentMode:
 
 def capture_content() -> bool:
     """True when provider wrappers may put message content on spans. Never raises."""
+    global _from_env
     if _override is not None:
         return _override
-    try:
-        return capture_mode() in ("span_only", "span_and_event")
-    except Exception:
-        return False
+    if _from_env is None:
+        try:
+            _from_env = capture_mode() in ("span_only", "span_and_event")
+        except Exception:
+            _from_env = False
+    return _from_env

@@ -258,6 +258,7 @@ class Task(_Scope):
         "_lock",
         "_pending",
         "_span",
+        "_unpriced",
         "attributes",
         "budget_usd",
         "calls",
@@ -267,7 +268,6 @@ class Task(_Scope):
         "team",
         "tokens",
         "type",
-        "unpriced_calls",
     )
 
     def __init__(
@@ -288,7 +288,7 @@ class Task(_Scope):
         self.parent: Task | None = None
         self.calls = 0
         self.tokens = 0
-        self.unpriced_calls = 0
+        self._unpriced = 0
         self.status: str | None = None  # "ok" / "error" once the task has ended
         self._cost = 0.0
         self._pending: list[_PricedCall] = []
@@ -327,10 +327,16 @@ class Task(_Scope):
                 for call in pending:
                     cost = call.cost()
                     if cost is None:
-                        self.unpriced_calls += 1
+                        self._unpriced += 1
                     else:
                         self._cost += cost
             return self._cost
+
+    @property
+    def unpriced_calls(self) -> int:
+        """Calls in ``calls`` that could not be priced (unknown model): they add nothing to ``cost_usd``."""
+        _ = self.cost_usd
+        return self._unpriced
 
     def _enter(self) -> _FrameToken:
         outer = _frame.get() or _EMPTY

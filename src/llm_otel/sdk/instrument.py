@@ -91,6 +91,7 @@ def instrument(
     with _lock:
         _options = Options(include_usage=bool(include_usage), quota_url=quota_url)
         content.set_capture_content(capture_content)
+        content.refresh()
         ensure_core(tracer_provider)
         for name in providers if providers is not None else tuple(WRAPPERS):
             install_wrapper(name, refresh=True)

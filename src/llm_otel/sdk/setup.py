@@ -85,9 +85,13 @@ def _otlp_exporter() -> SpanExporter:
 def install_global_provider() -> TracerProvider | None:
     """Sets a provider from the env as the global one if none is set; returns it, or None if the app had one.
 
-    Never raises: on failure the app keeps OpenTelemetry's no-op provider and is told at warning level.
+    Only when the global provider is still OpenTelemetry's proxy (nothing set): an app that
+    set any provider (SDK, vendor, or deliberately no-op) keeps it, and ``OTEL_SDK_DISABLED=true``
+    is respected. Never raises: on failure the app keeps the no-op provider and is told at warning level.
     """
-    if has_sdk_provider():
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return None
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return None
     try:
         provider = provider_from_env()

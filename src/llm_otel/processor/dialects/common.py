@@ -51,6 +51,15 @@ PROVIDER_ALIASES: Final[Mapping[str, str]] = {
 
 UNKNOWN_PROVIDER: Final = "unknown"
 
+_ITER_PREFIX: Final = semconv.USAGE_ITERATIONS_PREFIX
+# Longest suffix first: ".cache_read.input_tokens" also ends with ".input_tokens".
+_ITER_BUCKETS: Final = {
+    ".cache_read.input_tokens": "cache_read_tokens",
+    ".cache_write.input_tokens": "cache_write_tokens",
+    ".input_tokens": "input_tokens",
+    ".output_tokens": "output_tokens",
+}
+
 
 def leaf_operation(value: object) -> str | None:
     """The canonical operation of a leaf inference call, or None (aggregating, unknown, not a string)."""
@@ -199,6 +208,45 @@ def make_usage(
         iterations=iterations,
         estimated=estimated,
     )
+
+
+def read_iterations(attrs: Mapping[str, object]) -> tuple[IterationUsage, ...]:
+    """``llm_otel.usage.iterations.<kind>.<bucket>``: billed usage outside the top-level counts."""
+    found: dict[str, dict[str, Any]] = {}
+    for key in attrs:
+        if not key.startswith(_ITER_PREFIX):
+            continue
+        rest = key[len(_ITER_PREFIX) :]
+        if rest.endswith(".model"):
+            found.setdefault(rest[: -len(".model")], {})["model"] = text(attrs, key)
+            continue
+        for suffix, field in _ITER_BUCKETS.items():
+            if rest.endswith(suffix):
+                count = tokens(attrs, key)
+                found.setdefault(rest[: -len(suffix)], {})[field] = count or 0
+                break
+    if not found:
+        return ()
+    return tuple(IterationUsage(kind=kind, **fields) for kind, fields in sorted(found.items()) if kind)
+
+
+# llm-otel's SDK adds these to another instrumentation's span when it stands aside for it
+# (sdk/anthropic/coexist.py): any of them means the enrichment is there.
+LLM_OTEL_EXTRAS: Final = (
+    semconv.SERVICE_TIER,
+    semconv.STREAM_COMPLETE,
+    semconv.USAGE_CACHE_WRITE_5M,
+    semconv.USAGE_CACHE_WRITE_1H,
+    semconv.USAGE_CACHE_WRITE_30M,
+    semconv.USAGE_CACHE_WRITE_12H,
+    semconv.REQUEST_MESSAGES_COUNT,
+    semconv.REQUEST_TOOLS_COUNT,
+)
+
+
+def has_llm_otel_extras(attrs: Mapping[str, object]) -> bool:
+    """Whether llm-otel's SDK enriched this (foreign) span with its ``llm_otel.*`` usage extras."""
+    return any(key in attrs for key in LLM_OTEL_EXTRAS)
 
 
 def error_type(span: Any, attrs: Mapping[str, object]) -> str | None:

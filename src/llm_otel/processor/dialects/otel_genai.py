@@ -18,6 +18,11 @@ util-genai 1.1b0 (``_inference_invocation.py``):
 - before semconv 1.27: ``gen_ai.usage.prompt_tokens`` / ``gen_ai.usage.completion_tokens``.
 - ``openai.response.service_tier`` (older: ``gen_ai.openai.response.service_tier``).
 
+When llm-otel's SDK runs next to such an instrumentation it adds no span of its own but
+puts its ``llm_otel.*`` extras on this one (cache-write TTL split, service tier, stream
+completeness, iterations; ``sdk/anthropic/coexist.py``): they are read here too, for every
+``gen_ai.*``-shaped dialect.
+
 Known gap of openai-v2 2.4b0: Chat Completions spans carry no cache-read count, so a
 cached prompt is priced at the uncached rate (see docs/dialects.md).
 """
@@ -78,15 +83,39 @@ def read_call(
         or common.provider_from_model(response_model or request_model)
     )
     flags: list[str] = []
-    usage = common.make_usage(
-        input_tokens=first(attrs, input_keys),
-        output_tokens=first(attrs, output_keys),
-        cache_read=first(attrs, cache_read_keys),
-        cache_write=first(attrs, cache_write_keys),
-        reasoning=first(attrs, reasoning_keys),
-        input_exclusive=provider in input_exclusive_for,
-        flags=flags,
-    )
+    service_tier = _first_text(attrs, SERVICE_TIER_KEYS)
+    stream_complete = None
+    if common.has_llm_otel_extras(attrs):
+        # llm-otel's SDK stood aside for this instrumentation and added what it cannot record.
+        t = common.tokens
+        complete = attrs.get(semconv.STREAM_COMPLETE)
+        stream_complete = complete if type(complete) is bool else None
+        service_tier = service_tier or common.text(attrs, semconv.SERVICE_TIER)
+        usage = common.make_usage(
+            input_tokens=first(attrs, input_keys),
+            output_tokens=first(attrs, output_keys),
+            cache_read=first(attrs, cache_read_keys),
+            cache_write=first(attrs, cache_write_keys),
+            reasoning=first(attrs, reasoning_keys),
+            cache_write_5m=t(attrs, semconv.USAGE_CACHE_WRITE_5M),
+            cache_write_1h=t(attrs, semconv.USAGE_CACHE_WRITE_1H),
+            cache_write_30m=t(attrs, semconv.USAGE_CACHE_WRITE_30M),
+            cache_write_12h=t(attrs, semconv.USAGE_CACHE_WRITE_12H),
+            iterations=common.read_iterations(attrs),
+            estimated=attrs.get(semconv.USAGE_ESTIMATED) is True,
+            input_exclusive=provider in input_exclusive_for,
+            flags=flags,
+        )
+    else:
+        usage = common.make_usage(
+            input_tokens=first(attrs, input_keys),
+            output_tokens=first(attrs, output_keys),
+            cache_read=first(attrs, cache_read_keys),
+            cache_write=first(attrs, cache_write_keys),
+            reasoning=first(attrs, reasoning_keys),
+            input_exclusive=provider in input_exclusive_for,
+            flags=flags,
+        )
     return common.call_record(
         span,
         attrs,
@@ -99,7 +128,8 @@ def read_call(
         response_id=common.text(attrs, semconv.GEN_AI_RESPONSE_ID),
         usage=usage,
         flags=flags,
-        service_tier=_first_text(attrs, SERVICE_TIER_KEYS),
+        service_tier=service_tier,
+        stream_complete=stream_complete,
     )
 
 

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from llm_otel import semconv
-from llm_otel.pricing.usage import IterationUsage
 from llm_otel.processor.dialects import common
 from llm_otel.processor.errors import MalformedSpan
 from llm_otel.processor.record import CallRecord, TaskSpanRecord
@@ -26,14 +25,6 @@ from llm_otel.processor.record import CallRecord, TaskSpanRecord
 DIALECT: Final = "llm_otel"
 
 _TASK_PREFIX: Final = semconv.TASK_SPAN_NAME_PREFIX
-_ITER_PREFIX: Final = semconv.USAGE_ITERATIONS_PREFIX
-# Longest suffix first: ".cache_read.input_tokens" also ends with ".input_tokens".
-_ITER_BUCKETS: Final = {
-    ".cache_read.input_tokens": "cache_read_tokens",
-    ".cache_write.input_tokens": "cache_write_tokens",
-    ".input_tokens": "input_tokens",
-    ".output_tokens": "output_tokens",
-}
 
 
 def is_task_span(span: Any, attrs: Mapping[str, object]) -> bool:
@@ -63,7 +54,7 @@ def read(span: Any, attrs: Mapping[str, object], resource: Mapping[str, object])
         cache_write_1h=t(attrs, semconv.USAGE_CACHE_WRITE_1H),
         cache_write_30m=t(attrs, semconv.USAGE_CACHE_WRITE_30M),
         cache_write_12h=t(attrs, semconv.USAGE_CACHE_WRITE_12H),
-        iterations=read_iterations(attrs),
+        iterations=common.read_iterations(attrs),
         estimated=attrs.get(semconv.USAGE_ESTIMATED) is True,
         flags=flags,
     )
@@ -88,26 +79,6 @@ def read(span: Any, attrs: Mapping[str, object], resource: Mapping[str, object])
         service_tier=common.text(attrs, semconv.SERVICE_TIER),
         stream_complete=complete if type(complete) is bool else None,
     )
-
-
-def read_iterations(attrs: Mapping[str, object]) -> tuple[IterationUsage, ...]:
-    """``llm_otel.usage.iterations.<kind>.<bucket>``: billed usage outside the top-level counts."""
-    found: dict[str, dict[str, Any]] = {}
-    for key in attrs:
-        if not key.startswith(_ITER_PREFIX):
-            continue
-        rest = key[len(_ITER_PREFIX) :]
-        if rest.endswith(".model"):
-            found.setdefault(rest[: -len(".model")], {})["model"] = common.text(attrs, key)
-            continue
-        for suffix, field in _ITER_BUCKETS.items():
-            if rest.endswith(suffix):
-                count = common.tokens(attrs, key)
-                found.setdefault(rest[: -len(suffix)], {})[field] = count or 0
-                break
-    if not found:
-        return ()
-    return tuple(IterationUsage(kind=kind, **fields) for kind, fields in sorted(found.items()) if kind)
 
 
 def read_task_span(span: Any, attrs: Mapping[str, object], resource: Mapping[str, object]) -> TaskSpanRecord:

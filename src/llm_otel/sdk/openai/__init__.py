@@ -75,18 +75,23 @@ def _rewire_other_wrappers(base: type, original: Any, ours: Any) -> None:
 
     OpenInference wraps ``OpenAI.request`` (the subclass); wrapped before ``install()``,
     that wrapper calls the original base method and would bypass ours. Pointing its
-    ``__wrapped__`` at our wrapper runs ours inside its span, which we then adopt.
+    ``__wrapped__`` at our wrapper runs ours inside its span, which we then adopt. Its
+    ``uninstrument()`` leaves a copy of the base method on the subclass: that gets our
+    wrapper too.
     """
     import wrapt
 
     for sub in _subclasses(base):
         attr = sub.__dict__.get("request")
-        if isinstance(attr, wrapt.FunctionWrapper) and attr.__wrapped__ is original:
-            try:
+        try:
+            if attr is original:  # a copy of the base method (left by another's uninstrument)
+                wrapt.wrap_function_wrapper(sub, "request", ours._self_wrapper)
+                _installed.append((sub, "request", original))
+            elif isinstance(attr, wrapt.FunctionWrapper) and attr.__wrapped__ is original:
                 attr.__wrapped__ = ours
                 _rewired.append((attr, original))
-            except Exception:
-                log.debug("llm-otel could not rewire %s.request", sub.__name__, exc_info=True)
+        except Exception:
+            log.debug("llm-otel could not rewire %s.request", sub.__name__, exc_info=True)
 
 
 def _unwire_other_wrappers(base: type, original: Any, ours: Any) -> None:
