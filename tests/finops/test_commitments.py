@@ -117,7 +117,7 @@ def test_gauges_name_commitment_and_team_and_a_real_registry_exposes_them(
     assert samples[("llm_commitment_utilization_ratio", (("commitment", "pt-haiku"),))] == 0.046875
     assert ("llm_commitment_utilization_ratio", (("commitment", "reserved-mini"),)) not in samples
     assert samples[("llm_commitment_allocated_cost_usd", (("commitment", "reserved-mini"), ("team", "support")))] == 1.5
-    registry = CollectorRegistry()
+    registry = CollectorRegistry(auto_describe=True)  # as the processor builds its registry
     with open_ledger(week[0]) as ledger:
         registry.register(CommitmentCollector(ledger, book(), clock=lambda: UNTIL))
         text = generate_latest(registry).decode()

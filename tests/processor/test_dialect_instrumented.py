@@ -66,6 +66,13 @@ AN_STREAM_WRITE = "DataDog/dd-trace-py:tests/contrib/anthropic/cassettes/anthrop
 AN_BETA_THINKING = "pydantic/pydantic-ai:tests/cassettes/test_code_execution_files_vcr/test_anthropic_code_execution_files_cache_prefix_stable[automatic-sonnet-5].yaml#1"  # noqa: E501
 AN_ASYNC_STREAM_READ = "traceloop/openllmetry:packages/opentelemetry-instrumentation-anthropic/tests/cassettes/test_prompt_caching/test_anthropic_prompt_caching_async_stream_legacy.yaml#1"  # noqa: E501
 AN_STREAM_SERVER_TOOLS = "Mirascope/mirascope:python/tests/e2e/input/cassettes/test_web_search_tool_stream/anthropic_claude_sonnet_4_0.yaml#0"  # noqa: E501
+# Anthropic usage.iterations: billed, outside the top-level usage (and outside the corpus `expected`).
+AN_COMPACTION = "pydantic/pydantic-ai:tests/models/cassettes/test_anthropic/test_anthropic_compaction_end_to_end.yaml#0"
+AN_COMPACTION_CACHED = (
+    "pydantic/pydantic-ai:tests/models/cassettes/test_anthropic/test_anthropic_compaction_usage_with_cache.yaml#0"
+)
+AN_ADVISOR = "pydantic/pydantic-ai:tests/models/cassettes/test_anthropic/test_anthropic_advisor_tool.yaml#0"
+ITERATIONS = (AN_COMPACTION, AN_COMPACTION_CACHED, AN_ADVISOR)
 
 OPENAI_ALL = (
     OA_CHAT,
@@ -90,8 +97,8 @@ ANTHROPIC_ALL = (
 
 # instrumentation -> (its Python module, exchanges it is run against).
 INSTRUMENTATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "llm_otel": ("llm_otel", OPENAI_ALL + ANTHROPIC_ALL),
-    "anthropic_native": ("anthropic", ANTHROPIC_ALL),
+    "llm_otel": ("llm_otel", OPENAI_ALL + ANTHROPIC_ALL + ITERATIONS),
+    "anthropic_native": ("anthropic", ANTHROPIC_ALL + ITERATIONS),
     "otel_genai_openai": ("opentelemetry.instrumentation.genai.openai", OPENAI_ALL),
     "otel_genai_anthropic": ("opentelemetry.instrumentation.genai.anthropic", ANTHROPIC_ALL),
     "openllmetry_openai": ("opentelemetry.instrumentation.openai", OPENAI_ALL),
@@ -379,3 +386,46 @@ def _message_start_usage(exchange_id: str) -> dict[str, Any]:
         if line.startswith("data:") and '"message_start"' in line:
             return dict(json.loads(line[5:])["message"]["usage"])
     raise AssertionError(f"{exchange_id} has no message_start event")
+
+
+# --- Anthropic usage.iterations (compaction, advisor) ---------------------------------------
+def test_llm_otel_own_span_carries_the_iterations_a_compaction_billed(runs: dict[str, Run]) -> None:
+    record = _call(runs, "llm_otel", AN_COMPACTION_CACHED)
+    (compaction,) = record.usage.iterations
+    assert (compaction.kind, compaction.input_tokens, compaction.output_tokens) == ("compaction", 55196, 131)
+    assert compaction.cache_write_tokens == 55096
+    assert (
+        _cost(record).total
+        > price(
+            Usage(input_tokens=record.usage.input_tokens, output_tokens=record.usage.output_tokens),
+            provider="anthropic",
+            model=record.model,
+            at=record.start_ns,
+        ).total
+    )
+
+
+def test_native_compaction_span_costs_the_same_as_llm_otels_when_nothing_was_cached(runs: dict[str, Run]) -> None:
+    theirs = _call(runs, "anthropic_native", AN_COMPACTION)
+    ours = _call(runs, "llm_otel", AN_COMPACTION)
+    assert [(i.kind, i.input_tokens, i.output_tokens) for i in theirs.usage.iterations] == [
+        (i.kind, i.input_tokens, i.output_tokens) for i in ours.usage.iterations
+    ]
+    assert _cost(theirs).total == _cost(ours).total
+
+
+def test_native_compaction_sum_hides_its_cache_write_so_it_prices_as_plain_input(runs: dict[str, Run]) -> None:
+    theirs = _call(runs, "anthropic_native", AN_COMPACTION_CACHED)
+    ours = _call(runs, "llm_otel", AN_COMPACTION_CACHED)
+    assert theirs.usage.iterations[0].input_tokens == ours.usage.iterations[0].input_tokens == 55196
+    assert theirs.usage.iterations[0].cache_write_tokens == 0
+    assert _cost(theirs).total != _cost(ours).total
+
+
+def test_native_span_has_no_advisor_iterations_so_the_advisor_model_goes_unbilled(runs: dict[str, Run]) -> None:
+    theirs = _call(runs, "anthropic_native", AN_ADVISOR)
+    ours = _call(runs, "llm_otel", AN_ADVISOR)
+    assert theirs.usage.iterations == ()
+    assert [i.kind for i in ours.usage.iterations] == ["advisor"]
+    assert _billed(theirs.usage) == _billed(ours.usage)
+    assert _cost(theirs).total < _cost(ours).total

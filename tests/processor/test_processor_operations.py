@@ -35,7 +35,8 @@ def test_sigterm_drains_in_flight_exports_and_exits_cleanly(tmp_path: Path) -> N
 
     t = threading.Thread(target=send)
     t.start()
-    while len(done) < 3:
+    deadline = time.monotonic() + 60
+    while len(done) < 3 and t.is_alive() and time.monotonic() < deadline:
         time.sleep(0.001)
     assert c.terminate() == 0
     t.join(60)

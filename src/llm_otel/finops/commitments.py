@@ -345,6 +345,11 @@ def month_to_date(ledger: Any, book: PriceBook, now: datetime | None = None) -> 
     return analyze(book.committed, ledger.iter_calls(start, now), start, now)
 
 
+def commitment_gauges(ledger: Any, book: PriceBook, now: datetime | None = None) -> list[GaugeSample]:
+    """The gauges for the month to date: what a processor sets (or what ``CommitmentCollector`` serves)."""
+    return gauge_samples(month_to_date(ledger, book, now)) if book.committed else []
+
+
 HELP = {
     METRIC_FEE: "Committed-capacity fee this month so far, USD (fee_per_hour x hours in force).",
     METRIC_IDLE: "Fee of the unused committed capacity this month so far, USD.",
@@ -376,7 +381,7 @@ class CommitmentCollector:
         with self._lock:
             if time.monotonic() - self._at >= self._refresh_s:
                 with contextlib.suppress(Exception):  # a scrape must not fail on a ledger hiccup
-                    self._samples = gauge_samples(month_to_date(self._ledger, self._book, self._clock()))
+                    self._samples = commitment_gauges(self._ledger, self._book, self._clock())
                 self._at = time.monotonic()
             return list(self._samples)
 

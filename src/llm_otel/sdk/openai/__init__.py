@@ -112,10 +112,12 @@ def install(include_usage: bool | None = None) -> None:
     import wrapt
     from openai._base_client import AsyncAPIClient, SyncAPIClient
 
+    from llm_otel.sdk.openai import _patch
     from llm_otel.sdk.openai._patch import async_request, sync_request
 
     with _lock:
         set_include_usage(include_usage)
+        _patch.active = True
         if _installed:
             return
         for cls, wrapper in ((SyncAPIClient, sync_request), (AsyncAPIClient, async_request)):
@@ -127,7 +129,10 @@ def install(include_usage: bool | None = None) -> None:
 
 def uninstall() -> None:
     """Restores every callable ``install()`` wrapped. Idempotent."""
+    from llm_otel.sdk.openai import _patch
+
     with _lock:
+        _patch.active = False
         while _rewired:
             other, original = _rewired.pop()
             try:

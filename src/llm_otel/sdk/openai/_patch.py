@@ -135,9 +135,14 @@ def _observe(call: LLMCall | None, plan: RequestPlan, result: Any, is_async: boo
     return result
 
 
+# False after uninstall(): a copy of our wrapper another instrumentation kept (OpenInference's
+# uninstrument() puts back whatever it found, ours included) then passes straight through.
+active = False
+
+
 def sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Wrapper of ``SyncAPIClient.request``."""
-    if _suppressed():
+    if not active or _suppressed():
         return wrapped(*args, **kwargs)
     options = _options_of(args, kwargs)
     plan = plan_request(instance, options, bool(kwargs.get("stream", False))) if options is not None else None
@@ -157,7 +162,7 @@ def sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dic
 
 async def async_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Wrapper of ``AsyncAPIClient.request``."""
-    if _suppressed():
+    if not active or _suppressed():
         return await wrapped(*args, **kwargs)
     options = _options_of(args, kwargs)
     plan = plan_request(instance, options, bool(kwargs.get("stream", False))) if options is not None else None
