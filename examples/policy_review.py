@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import llm_otel
+from llm_otel import semconv
 from llm_otel.demo.run import collector
 from llm_otel.pricing import Usage, price
 from llm_otel.processor.ledger import open_ledger
@@ -104,7 +105,10 @@ def change_some(corpus: dict[str, dict[str, Any]], rate: float, rng: random.Rand
         elif kind < 0.8:
             statements[rng.randrange(len(statements))] = _statement(rng, rng.randint(0, 9), account)
         else:
-            statements[0]["Action"] = [statements[0]["Action"][0].split(":")[0] + ":*"]
+            widened = [statements[0]["Action"][0].split(":")[0] + ":*"]
+            if statements[0]["Action"] == widened:  # already a wildcard: narrow it instead
+                widened = [widened[0].replace("*", "Get*")]
+            statements[0]["Action"] = widened
     return ids
 
 
@@ -239,7 +243,7 @@ def ledger_totals(ledger_url: str, expected_calls: int, timeout: float = 60.0) -
     deadline = time.monotonic() + timeout
     with open_ledger(ledger_url) as ledger:
         while True:
-            counted = sum(ledger.totals().get("llm_calls", {}).values())
+            counted = sum(ledger.totals().get(semconv.METRIC_CALLS, {}).values())
             if counted >= expected_calls or time.monotonic() > deadline:
                 break
             time.sleep(0.2)

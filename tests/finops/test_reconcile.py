@@ -248,3 +248,15 @@ def test_long_periods_are_cut_into_the_31_day_windows_anthropic_accepts() -> Non
     w = windows(datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 3, 15, tzinfo=timezone.utc))
     assert [(a.date().isoformat(), b.date().isoformat()) for a, b in w] == [
         ("2026-01-01", "2026-02-01"), ("2026-02-01", "2026-03-04"), ("2026-03-04", "2026-03-15")]
+
+
+def test_a_provider_api_error_exits_2_and_names_it(
+    ledger: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from llm_otel.cli import main
+
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", KEY)
+    with BillingServer() as empty:  # no routes: every request is a 404
+        code = main(["reconcile", "--ledger", ledger[0], "--since", "2026-10-01", "--until", "2026-10-04",
+                     "--anthropic", "--anthropic-base-url", empty.url])
+    assert code == 2 and "NotFoundError" in capsys.readouterr().err

@@ -60,6 +60,8 @@ def collector(workdir: Path, *, metrics_addr: str | None = None, task_grace_s: f
     config.write_text(
         f"otlp_http: {http}\notlp_grpc: {grpc}\nmetrics: {metrics}\nledger: {ledger_url}\n"
         f"grace_period_s: {task_grace_s}\nidle_timeout_s: 5\ntick_s: 0.1\n"
+        # The demo's fleet is small: judge runaways once 8 tasks of a type are in the baseline.
+        "anomaly_min_samples: 8\n"
         # Monthly budgets, so the budget panels and burn-rate rules have something to compare with.
         "budgets:\n"
         "  - {team: data, task_type: sql-agent, usd: 50}\n"
@@ -98,13 +100,14 @@ def wait_ready(c: Collector, log_path: Path, timeout: float = 30.0) -> None:
 
 
 def wait_for_tasks(ledger_url: str, expected_tasks: int, timeout: float = 30.0) -> None:
-    """Waits until the ledger holds ``expected_tasks`` finalized tasks."""
+    """Waits until the ledger holds ``expected_tasks`` finalized and analysed tasks."""
     from llm_otel.processor.ledger import open_ledger
 
     deadline = time.monotonic() + timeout
     with open_ledger(ledger_url) as ledger:
         while time.monotonic() < deadline:
-            done = sum(1 for _ in ledger.iter_tasks(finalized=True))
+            # The rollup stores context economics (turns) right after finalizing: wait for both.
+            done = sum(1 for t in ledger.iter_tasks(finalized=True) if t.turns is not None)
             if done >= expected_tasks:
                 return
             time.sleep(0.2)

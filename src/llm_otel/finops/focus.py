@@ -333,6 +333,10 @@ def commitment_rows(c: Committed, am: Amortized, granularity: str,
     service, service_provider, issuer = SERVICES.get(provider, (f"{provider} API", provider, provider))
     by_tokens = c.capacity_tokens_per_minute is not None
     sku = f"{provider}/commitment/{c.name}"
+    details: dict[str, Any] = {"CommitmentName": c.name, "ModelId": c.match.model or "*",
+                               "ServiceTier": c.match.service_tier or "*"}
+    if c.capacity_tokens_per_minute is not None:
+        details["CapacityTokensPerMinute"] = float(c.capacity_tokens_per_minute)
     rows = []
     for (start, end), (hours, idle, cap, used_cap) in sorted(periods.items()):
         bp_start, bp_end = _billing_period(start)
@@ -381,10 +385,7 @@ def commitment_rows(c: Committed, am: Amortized, granularity: str,
                 "ServiceSubcategory": "Generative AI",
                 "SkuId": sku,
                 "SkuMeter": "Committed Capacity Hours",
-                "SkuPriceDetails": json.dumps({"CommitmentName": c.name, "ModelId": c.match.model or "*",
-                                               "ServiceTier": c.match.service_tier or "*",
-                                               "CapacityTokensPerMinute": None if not by_tokens
-                                               else f"{c.capacity_tokens_per_minute:f}"}, sort_keys=True),
+                "SkuPriceDetails": json.dumps(details, sort_keys=True),
                 "SkuPriceId": f"{sku}/{c.fee_per_hour.normalize():f}/hour",
                 "Tags": "{}",
             })

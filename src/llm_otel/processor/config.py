@@ -55,12 +55,20 @@ class ProcessorConfig:
     max_label_values: int = 1_000  # distinct values per metric label; beyond: "other"
     retention_days: int | None = None
     budgets: list[Budget] = field(default_factory=list)
+    # Anomaly detection (docs/processor.md#anomalies): a task costing more than runaway-factor x the
+    # median of its task type (once min-samples tasks are in the rolling window) is a runaway.
+    anomaly_runaway_factor: float = 10.0
+    anomaly_min_samples: int = 20
+    anomaly_window: int = 500
+    anomaly_max_retries: int = 3  # more retries than this within one task: retry_loop
+    anomaly_blowup_factor: float = 10.0  # a later call's input above this x the first call's: context_blowup
     log_level: str = "info"
     drain_timeout_s: float = 30.0  # SIGTERM: how long in-flight requests may take to finish
 
 
 _ALIASES = {"grpc": "otlp_grpc", "http": "otlp_http", "token": "auth_token"}
-_FLOAT_KEYS = {"grace_period_s", "idle_timeout_s", "tick_s", "drain_timeout_s"}
+_FLOAT_KEYS = {"grace_period_s", "idle_timeout_s", "tick_s", "drain_timeout_s", "anomaly_runaway_factor",
+               "anomaly_blowup_factor"}
 _INT_KEYS = {
     "max_request_bytes",
     "max_decompressed_bytes",
@@ -69,6 +77,9 @@ _INT_KEYS = {
     "retry_after_s",
     "max_label_values",
     "retention_days",
+    "anomaly_min_samples",
+    "anomaly_window",
+    "anomaly_max_retries",
 }
 _OPTIONAL_ADDRS = {"otlp_grpc", "otlp_http"}
 

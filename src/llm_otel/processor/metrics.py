@@ -128,6 +128,7 @@ class BusinessMetrics(Collector):
         # Prometheus counters never go down: after a negative delta a series is exposed at its
         # previous value until later increments bring the exact total back above it.
         self._floors: dict[str, dict[tuple[str, ...], Decimal]] = {m: {} for m in COUNTERS}
+        self._anomaly_exemplars: dict[tuple[str, ...], Exemplar] = {}
 
     def apply_deltas(self, deltas: Iterable[Mapping[tuple[str, tuple[str | None, ...]], Decimal]]) -> None:
         """Add the ledger's signed counter deltas (``CallOutcome.delta``, or ``Ledger.totals`` on resume)."""
@@ -181,6 +182,15 @@ class BusinessMetrics(Collector):
             if trace_id:
                 h.exemplars[i] = Exemplar({"trace_id": trace_id}, cost, time.time())
 
+    def count_anomaly(self, team: str | None, task_type: str | None, kind: str, trace_id: str | None) -> None:
+        """One anomaly newly stored on a task row (the ledger's totals count it too, for resume)."""
+        self.apply_deltas([{(semconv.METRIC_TASK_ANOMALIES, (team, task_type, kind)): Decimal(1)}])
+        if trace_id:
+            key = (self._guard.value("team", team), self._guard.value("task_type", task_type),
+                   self._guard.value("kind", kind))
+            with self._lock:
+                self._anomaly_exemplars[key] = Exemplar({"trace_id": trace_id}, 1.0, time.time())
+
     def value(self, metric: str, **labels: str) -> Decimal:
         """Exact sum of a counter over the series matching ``labels`` (the ledger's view, before any floor)."""
         names = COUNTERS[metric][0]
@@ -204,11 +214,13 @@ class BusinessMetrics(Collector):
                     else:
                         counters[m][key] = floor
             tasks = {k: (list(h.counts), list(h.exemplars), h.sum) for k, h in self._tasks.items()}
+            anomaly_exemplars = dict(self._anomaly_exemplars)
         for metric, series in counters.items():
             names, doc = COUNTERS[metric]
             fam = CounterMetricFamily(metric, doc, labels=names)
+            by_key = anomaly_exemplars if metric == semconv.METRIC_TASK_ANOMALIES else {}
             for key, amount in sorted(series.items()):
-                fam.add_metric(key, float(amount))
+                fam.add_metric(key, float(amount), exemplar=by_key.get(key))
             yield fam
         hist = HistogramMetricFamily(
             semconv.METRIC_TASK_COST, "Cost in USD of finalized tasks.", labels=("team", "task_type", "status")
@@ -286,12 +298,56 @@ class ProcessorMetrics:
             "Priced spans not forwarded (forward queue full or endpoint failing).",
             registry=r,
         )
+        # Context economics (docs/metrics.md), observed from the calls of each task as it finalizes.
+        call_labels = ["provider", "model", "team", "task_type"]
+        self.call_input_tokens = Histogram(
+            "llm_call_input_tokens", "Input tokens of one call of a task, inclusive of cache reads and writes.",
+            call_labels, buckets=tuple(float(2**n) for n in range(8, 21)), registry=r,
+        )
+        self.call_cached_input_ratio = Histogram(
+            "llm_call_cached_input_ratio", "Cache-read share of one call's input tokens (0..1).", call_labels,
+            buckets=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0), registry=r,
+        )
+        self.call_tool_schema_bytes = Histogram(
+            "llm_call_tool_schema_bytes", "Serialized size of the tool definitions sent with one call.", call_labels,
+            buckets=(0.0, *(float(2**n) for n in range(9, 18))), registry=r,
+        )
+        self.task_retries = Histogram(
+            "llm_task_retries", "Calls of a finalized task that repeated an earlier call after an error.",
+            ["team", "task_type"], buckets=(0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0), registry=r,
+        )
+        self.task_resent_input_tokens = Counter(
+            "llm_task_resent_input_tokens", "Input tokens re-sent as context (input minus the new input added).",
+            ["team", "task_type"], registry=r,
+        )
+        self.prompt_calls = Counter(
+            "llm_prompt_calls", "Calls of finalized tasks built from a prompt template.",
+            ["template", "version", "provider", "model"], registry=r,
+        )
         ProcessCollector(registry=r)
         # Children that exist from the start, so rate() sees 0 before the first event, not "no data".
         for key in ("span", "response"):
             self.spans_duplicate.labels(key)
         for transport in ("grpc", "http"):
             self.spans_received.labels(transport)
+
+    def observe_task_context(self, team: str | None, task_type: str | None, calls: Iterable[Any],
+                             resent_tokens: int, retries: int) -> None:
+        """Context economics of one finalized task and its calls (``CallRow``s)."""
+        g = self.guard.value
+        t, k = g("team", team), g("task_type", task_type)
+        for c in calls:
+            labels = (g("provider", c.provider), g("model", c.model), t, k)
+            inp = (c.tokens_input or 0) + (c.tokens_cache_read or 0) + (c.tokens_cache_write or 0)
+            self.call_input_tokens.labels(*labels).observe(inp)
+            self.call_cached_input_ratio.labels(*labels).observe((c.tokens_cache_read or 0) / inp if inp else 0.0)
+            self.call_tool_schema_bytes.labels(*labels).observe(c.tools_bytes or 0)
+            if c.prompt_template:
+                self.prompt_calls.labels(g("template", c.prompt_template), g("version", c.prompt_version or UNKNOWN),
+                                         labels[0], labels[1]).inc()
+        self.task_retries.labels(t, k).observe(retries)
+        if resent_tokens:
+            self.task_resent_input_tokens.labels(t, k).inc(resent_tokens)
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The /metrics body: OpenMetrics (with exemplars) when the scraper accepts it, else text 0.0.4."""

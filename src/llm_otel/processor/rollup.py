@@ -24,11 +24,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from llm_otel.processor.analysis.anomalies import AnomalyConfig, Baselines, detect, retry_count
+from llm_otel.processor.analysis.economics import task_economics
 from llm_otel.processor.metrics import ProcessorMetrics
 
 log = logging.getLogger("llm_otel.processor.rollup")
 
 INCOMPLETE = "incomplete"  # status of a task finalized by idle timeout without a task span
+SAVE_BASELINES_EVERY = 25  # finalized tasks between two saves of the anomaly baselines to the ledger
 
 
 class _Open:
@@ -50,6 +53,7 @@ class Rollup:
         grace_period_s: float,
         idle_timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
+        anomalies: AnomalyConfig | None = None,
     ) -> None:
         self.ledger = ledger
         self.metrics = metrics
@@ -57,6 +61,14 @@ class Rollup:
         self.idle = idle_timeout_s
         self.clock = clock
         self.open: dict[str, _Open] = {}
+        config = anomalies or AnomalyConfig()
+        try:
+            saved = ledger.load_baselines()
+        except Exception as exc:
+            log.warning("anomaly baselines could not be loaded; starting empty", extra={"error": type(exc).__name__})
+            saved = {}
+        self.baselines = Baselines.from_saved(saved, config)
+        self._unsaved = 0
 
     def call_seen(self, task_id: str) -> None:
         """A counted, not-late call of ``task_id`` was ledgered."""
@@ -119,13 +131,51 @@ class Rollup:
         del self.open[task_id]
         if final is None:
             return 0  # another replica finalized it
-        self.metrics.business.observe_task(
-            final.team, final.task_type, final.status, float(final.cost), final.trace_id or final.span_trace_id
-        )
+        trace_id = final.trace_id or final.span_trace_id
+        self.metrics.business.observe_task(final.team, final.task_type, final.status, float(final.cost), trace_id)
+        self.analyze(final, trace_id)
         return 1
+
+    def analyze(self, task: Any, trace_id: str | None) -> None:
+        """Context economics and anomalies of a task this replica finalized (so: exactly once).
+
+        Stored on the task row; each newly stored anomaly is counted with the trace id as
+        exemplar and logged once. A failure here never blocks finalization.
+        """
+        try:
+            calls = self.ledger.calls_for_task(task.task_id)
+            economics = task_economics(calls)
+            retries = retry_count(calls)
+            found = detect(task.task_type or "unattributed", float(task.cost), calls, self.baselines)
+            new = self.ledger.set_task_analysis(
+                task.task_id, anomalies=list(found), detail=found or None, economics=economics
+            )
+            self.metrics.observe_task_context(task.team, task.task_type, calls, economics.tokens_resent or 0, retries)
+            for kind in new:
+                self.metrics.business.count_anomaly(task.team, task.task_type, kind, trace_id)
+                log.warning(
+                    "task anomaly",
+                    extra={"kind": kind, "task_id": task.task_id, "task_type": task.task_type, "team": task.team,
+                           "cost_usd": str(task.cost), "trace_id": trace_id, "detail": found.get(kind)},
+                )
+            self._unsaved += 1
+            if self._unsaved >= SAVE_BASELINES_EVERY:
+                self.save_baselines()
+        except Exception as exc:
+            log.warning("task analysis failed", extra={"task_id": task.task_id, "error": type(exc).__name__})
+
+    def save_baselines(self) -> None:
+        """Persist the rolling baselines so a restart does not forget them."""
+        try:
+            self.ledger.save_baselines(self.baselines.snapshot())
+            self._unsaved = 0
+        except Exception as exc:
+            log.warning("anomaly baselines could not be saved", extra={"error": type(exc).__name__})
 
     def finalize_all(self) -> int:
         """Finalize every open task now (tests, and ``llm-otel collector --finalize-on-exit``)."""
         for t in self.open.values():
             t.deadline = 0.0
-        return self.tick()
+        done = self.tick()
+        self.save_baselines()
+        return done

@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 
+from llm_otel.processor.analysis.anomalies import AnomalyConfig
 from llm_otel.processor.config import ProcessorConfig, parse_address
 from llm_otel.processor.forward import Forwarder
 from llm_otel.processor.http11 import HttpServer, Request, Response
@@ -110,7 +111,17 @@ class Processor:
         )
         self.metrics.business.resume(self.ledger.totals())
         self.rollup = Rollup(
-            self.ledger, self.metrics, grace_period_s=cfg.grace_period_s, idle_timeout_s=cfg.idle_timeout_s
+            self.ledger,
+            self.metrics,
+            grace_period_s=cfg.grace_period_s,
+            idle_timeout_s=cfg.idle_timeout_s,
+            anomalies=AnomalyConfig(
+                runaway_factor=cfg.anomaly_runaway_factor,
+                min_samples=cfg.anomaly_min_samples,
+                window=cfg.anomaly_window,
+                max_retries=cfg.anomaly_max_retries,
+                blowup_factor=cfg.anomaly_blowup_factor,
+            ),
         )
         reloaded = self.rollup.reload(self.ledger.open_tasks())
         self.forwarder = Forwarder(cfg.forward, self.metrics, cfg.forward_headers) if cfg.forward else None
@@ -193,6 +204,7 @@ class Processor:
             waits.append(self._http.close(t))
         await asyncio.gather(*waits)
         await asyncio.get_running_loop().run_in_executor(None, self.pipeline.close, t)
+        self.rollup.save_baselines()  # the writer thread has stopped: the rollup is ours now
         if self.forwarder is not None:
             self.forwarder.close()
         if self._metrics_http is not None:
