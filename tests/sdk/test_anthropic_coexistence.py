@@ -25,6 +25,7 @@ from anthropic_helpers import (
     sync_client,
     usage_spans,
 )
+from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as OpenLLMetryInstrumentor
 from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor as OfficialInstrumentor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -130,4 +131,18 @@ def test_uninstrumenting_the_other_gives_the_call_back_to_llm_otel(
     instrumentor.instrument()
     instrumentor.uninstrument()
     sync_client(server.base_url("json")).messages.create(**REQUEST)
+    the_one_usage_span(spans, semconv.INSTRUMENTATION_SCOPE)
+
+
+def test_openllmetry_suppressed_by_its_context_key_leaves_the_call_to_llm_otel(
+    server: ReplayServer, spans: InMemorySpanExporter
+) -> None:
+    instrumentor = OpenLLMetryInstrumentor()
+    instrumentor.instrument()
+    token = otel_context.attach(otel_context.set_value("suppress_language_model_instrumentation", True))
+    try:
+        sync_client(server.base_url("json")).messages.create(**REQUEST)
+    finally:
+        otel_context.detach(token)
+        instrumentor.uninstrument()
     the_one_usage_span(spans, semconv.INSTRUMENTATION_SCOPE)

@@ -54,7 +54,7 @@ FAULTS = {
     "stream usage": (stream_module, "stream_usage"),
     "task totals": (context, "on_call_finished"),
     "error typing": (wrappers, "error_type"),
-    "foreign detection": (wrappers, "foreign_caller"),
+    "foreign detection": (wrappers, "foreign_owner"),
 }
 
 

@@ -7,6 +7,7 @@ recorded streams (a Chat Completions stream with its usage chunk, a Responses st
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -269,3 +270,62 @@ async def test_async_responses_helper_stream_gives_final_response(server: Replay
         final = await stream.get_final_response()
     assert final.id == RESPONSES["expected"]["response_id"]
     _assert_complete(_one(spans), RESPONSES["expected"]["input_tokens"])
+
+
+# --- shapes -----------------------------------------------------------------------------------------
+
+
+def test_stream_iterated_inline_ends_the_span_with_usage(server: ReplayServer, spans: Any) -> None:
+    count = 0
+    for _ in _client(server, "chat").chat.completions.create(**_chat_kwargs()):
+        count += 1
+    assert count == len(CHAT_EVENTS) - 1
+    _assert_complete(_one(spans), CHAT["expected"]["input_tokens"])
+
+
+async def test_async_stream_iterated_inline_ends_the_span_with_usage(server: ReplayServer, spans: Any) -> None:
+    count = 0
+    async for _ in await _aclient(server, "chat").chat.completions.create(**_chat_kwargs()):
+        count += 1
+    assert count == len(CHAT_EVENTS) - 1
+    _assert_complete(_one(spans), CHAT["expected"]["input_tokens"])
+
+
+def test_azure_stream_takes_the_id_from_the_first_chunk_that_has_one(server: ReplayServer, spans: Any) -> None:
+    filter_chunk = (
+        'data: {"choices":[],"created":0,"id":"","model":"","object":"",'
+        '"prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}\n\n'
+    )
+    azure = dict(CHAT)
+    azure["response_body"] = filter_chunk + CHAT["response_body"]
+    server.add("azure_stream", azure)
+    client = openai.AzureOpenAI(
+        api_key="test", api_version="2024-10-21", azure_endpoint=server.base_url("azure_stream"), max_retries=0
+    )
+    chunks = list(client.chat.completions.create(**_chat_kwargs()))
+    assert chunks[0].id == ""
+    span = _one(spans)
+    _assert_complete(span, CHAT["expected"]["input_tokens"])
+    assert span.attributes[semconv.GEN_AI_RESPONSE_ID] == CHAT["expected"]["response_id"]
+    assert span.attributes[semconv.GEN_AI_RESPONSE_MODEL] == CHAT["expected"]["response_model"]
+    assert span.attributes[semconv.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+
+
+def test_legacy_completions_stream_records_usage_and_hides_the_usage_chunk(server: ReplayServer, spans: Any) -> None:
+    chunk = {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "created": 1,
+        "model": "gpt-3.5-turbo-instruct",
+        "choices": [{"text": "hi", "index": 0, "logprobs": None, "finish_reason": "length"}],
+    }
+    usage = {**chunk, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in (chunk, usage)) + "data: [DONE]\n\n"
+    server.add("completions_stream", {"status": 200, "stream": True, "response_body": body})
+    client = _client(server, "completions_stream")
+    chunks = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x", stream=True))
+    assert [c.choices[0].text for c in chunks] == ["hi"]
+    span = _one(spans)
+    _assert_complete(span, 3)
+    assert list(span.attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == ["length"]
+    assert span.attributes[semconv.GEN_AI_OPERATION_NAME] == "text_completion"

@@ -73,6 +73,37 @@ def foreign_span(module: str) -> Span | None:
     return None
 
 
+OFFICIAL_MODULE = "opentelemetry.instrumentation.genai.anthropic"
+# Context keys with which OpenLLMetry skips its span (it then calls straight through).
+_OPENLLMETRY_SUPPRESS_KEYS = ("suppress_language_model_instrumentation",)
+
+
+def foreign_owner() -> tuple[bool, Span | None]:
+    """Whether another instrumentation owns this call's usage-bearing span, and that span if it is current.
+
+    The official instrumentation owns the call only if its recording span is current (it makes
+    its span current; none means it made none). OpenLLMetry never makes its span current: it
+    owns the call unless its suppression keys are set. Never raises.
+    """
+    module = foreign_caller()
+    if module is None:
+        return False, None
+    try:
+        if module == OFFICIAL_MODULE or module.startswith(OFFICIAL_MODULE + "."):
+            span = foreign_span(OFFICIAL_MODULE)
+            return span is not None, span
+        from opentelemetry import context as otel_context
+
+        if otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY) or any(
+            otel_context.get_value(key) for key in _OPENLLMETRY_SUPPRESS_KEYS
+        ):
+            return False, None
+        return True, None
+    except Exception:
+        log.debug("llm-otel could not tell whether another instrumentation owns a call", exc_info=True)
+        return False, None
+
+
 class ForeignCall:
     """A call whose usage-bearing span belongs to another instrumentation: totals, and our extras only."""
 

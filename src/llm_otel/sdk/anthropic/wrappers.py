@@ -35,7 +35,7 @@ from opentelemetry.trace import NonRecordingSpan, Span
 from llm_otel import semconv
 from llm_otel.errors import BudgetExceeded
 from llm_otel.sdk import context
-from llm_otel.sdk.anthropic.coexist import ForeignCall, foreign_caller, foreign_span
+from llm_otel.sdk.anthropic.coexist import ForeignCall, foreign_owner
 from llm_otel.sdk.anthropic.request import MESSAGES_CREATE_SPAN_NAME, request_attributes
 from llm_otel.sdk.anthropic.stream import BodyRecorder, CallSink, attach, error_type, finish_message
 from llm_otel.sdk.call import start_call
@@ -94,9 +94,8 @@ def _begin(client: Any, options: Any, stream: bool) -> tuple[CallSink | None, Sp
     try:
         provider = getattr(client, "_gen_ai_provider_name", None) or semconv.PROVIDER_ANTHROPIC
         model, attrs = request_attributes(client, options, stream)
-        foreign = foreign_caller()
-        if foreign is not None:
-            span = foreign_span(foreign)
+        owned, span = foreign_owner()
+        if owned:
             call = ForeignCall(span, provider, model)
             call.add_request_attributes(attrs)
             return call, span or trace.get_current_span()

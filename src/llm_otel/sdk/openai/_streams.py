@@ -228,4 +228,5 @@ def trace_stream(stream: Any, state: StreamState, hide_usage: bool, is_async: bo
         return TracedStream(stream, state, hide_usage)
     except Exception:
         log.debug("llm-otel could not observe an openai stream", exc_info=True)
+        state.end(False)  # not observable: end the span now rather than never
         return stream
