@@ -54,10 +54,15 @@ def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [sys.executable, "-m", "llm_otel.cli", "demo", "--serve", "--metrics", f"127.0.0.1:{metrics_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
     )
+    # The shipped rules, evaluated every second instead of every minute so a short test sees them.
+    rules = tmp / "rules"
+    rules.mkdir()
+    for f in (ROOT / "collector" / "rules").glob("*.rules.yaml"):
+        (rules / f.name).write_text(re.sub(r"interval: \d+m", "interval: 1s", f.read_text()))
     config = tmp / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"rule_files:\n  - {ROOT}/collector/rules/*.rules.yaml\n"
+        f"rule_files:\n  - {rules}/*.rules.yaml\n"
         "scrape_configs:\n  - job_name: llm-otel\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{metrics_port}']}}]\n"
     )

@@ -23,8 +23,8 @@ from typing import Any
 import openai
 import pytest
 from openai_helpers import fast_server, mismatches, replay_async, replay_sync, usage_spans
+from opentelemetry import trace
 
-from conftest import PROVIDER
 from llm_otel import semconv
 from llm_otel.sdk import openai as llm_openai
 from replay import corpus
@@ -51,7 +51,7 @@ def other(request: pytest.FixtureRequest) -> Iterator[str]:
     instrumentor = module.OpenAIInstrumentor()
     if order == "after":
         llm_openai.install()
-    instrumentor.instrument(tracer_provider=PROVIDER)
+    instrumentor.instrument(tracer_provider=trace.get_tracer_provider())
     if order == "before":
         llm_openai.install()
     yield name

@@ -162,9 +162,10 @@ def run(c: Clients, *, seed: int = 7, rounds: int = 1) -> dict[str, int]:
             task("doc-qa", "research", functools.partial(doc_summary, c, rng, cached))
         # The runaway: the same agent stuck in a loop, re-sending an ever larger context.
         task("sql-agent", "data", lambda: sql_agent(c, rng, turns=26, tool_output_chars=2400))
-    # Calls outside any task: the unattributed share.
-    for _ in range(3):
+    # Calls outside any task: the unattributed share. One goes to a fine-tune no price list knows:
+    # it is counted as unpriced (add it to a price book to price it), never as $0.
+    for model in (OPENAI_MODEL, OPENAI_MODEL, "ft:gpt-4o-mini:acme:triage:2026"):
         c.openai.chat.completions.create(
-            model=OPENAI_MODEL, max_tokens=50, messages=[{"role": "user", "content": "ad-hoc question"}]
+            model=model, max_tokens=50, messages=[{"role": "user", "content": "ad-hoc question"}]
         )
     return counts

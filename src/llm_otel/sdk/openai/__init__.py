@@ -4,10 +4,11 @@
 ``AsyncAPIClient.request`` with ``wrapt`` (``_patch.py``); ``uninstall()`` restores them.
 Both are idempotent; ``llm_otel.instrument()`` calls them under its lock.
 
-Modules: ``_request`` (endpoint, provider, request attributes, the include_usage
-rewrite), ``_response`` (usage and response fields), ``_state`` / ``_streams`` /
-``_hooks`` (stream proxies and their end), ``_raw`` (with_raw_response /
-with_streaming_response).
+Modules: ``_patch`` (the wrappers), ``_request`` (endpoint, provider, request
+attributes, the include_usage rewrite), ``_response`` (usage and response fields),
+``_state`` / ``_streams`` / ``_hooks`` (stream proxies and their end), ``_raw``
+(with_raw_response / with_streaming_response), ``_coexist`` (other instrumentations),
+``_content`` (opt-in message content).
 
 Providers: ``azure.ai.openai`` for ``AzureOpenAI`` clients (or an Azure host),
 ``aws.bedrock`` / ``gcp.vertex_ai`` for the client's Bedrock / Vertex providers,
@@ -21,19 +22,21 @@ usage-only chunk is hidden, so the app iterates exactly the chunks it would have
 Raw variants (``with_raw_response`` / ``with_streaming_response``) are not rewritten:
 the app may read the bytes itself.
 
-Coexistence policy (exactly one usage-bearing span per call): the official
-``opentelemetry-instrumentation-openai-v2``, OpenLLMetry's
-``opentelemetry-instrumentation-openai`` and OpenInference wrap the resource methods
-(``Completions.create`` ...), outside our wrapper, and start their span before ours
-would start. When the current span at request time is a recording span of one of
-those instrumentation scopes (``_patch.FOREIGN_SCOPES``), llm-otel does not start a
-second span: it writes its exact request, usage and response attributes onto that
-span (its owner ends it) and still counts the call in the task's totals and budget.
-Calls those instrumentations do not wrap (e.g. ``responses.create`` under the
-official one) get llm-otel's own span. ``suppress_instrumentation()`` turns llm-otel
-off for the calls inside it, as for any OpenTelemetry instrumentation.
+Coexistence policy (exactly one usage-bearing span per call; details in ``_coexist``
+and docs/sdk-openai.md): the official ``opentelemetry-instrumentation-genai-openai``
+(formerly ``-openai-v2``), OpenLLMetry's ``opentelemetry-instrumentation-openai`` and
+OpenInference wrap the call outside ours. When the current span at request time is one
+of theirs (``_coexist.FOREIGN_SCOPES``), llm-otel does not start a second span: it
+ADOPTS that span (writes its exact attributes there; the owner's later writes to the
+same keys are dropped; the owner ends it). OpenLLMetry's Responses wrapper starts its
+span only after the call: llm-otel then emits a span only when that wrapper will not.
+OpenInference's wrapper on ``OpenAI.request``, if set up first, is re-pointed at ours.
+The call counts in the task's totals and budget in every case.
+``suppress_instrumentation()`` turns llm-otel off for the calls inside it.
 
-Content: no prompt or completion content is recorded (counts and sizes only).
+Content: prompt and completion content only when the user opts in
+(``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, see ``llm_otel.sdk.content``;
+``_content``); otherwise counts and sizes only.
 """
 
 from __future__ import annotations
