@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     collector = sub.add_parser("collector", help="run the processor: OTLP in, priced ledger, cost metrics out")
     collector_cli.add_arguments(collector)
-    collector.set_defaults(handler=collector_cli.run)
+    collector.set_defaults(handler=_run_collector)
     # --- demo -------------------------------------------------------------------
     from llm_otel.demo import command as demo_cli
 
@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     finops_cli.add_reconcile_arguments(reconcile)
     reconcile.set_defaults(handler=finops_cli.run_reconcile)
     return parser
+
+
+def _run_collector(args: argparse.Namespace) -> int:
+    """The processor, with the FinOps wing's commitment gauges plugged into its /metrics."""
+    from llm_otel.finops.commitments import processor_plugin
+    from llm_otel.processor import command as collector_cli
+
+    return collector_cli.run(args, plugins=[processor_plugin])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -402,3 +402,13 @@ class CommitmentCollector:
 
     def describe(self) -> Iterator[Any]:
         return iter(())
+
+
+def processor_plugin(ledger: Any, cfg: Any) -> CommitmentCollector | None:
+    """The commitment gauges for ``llm-otel collector`` when its price book has committed capacity."""
+    if not getattr(cfg, "pricebook", None):
+        return None
+    from llm_otel.pricing import load_pricebook
+
+    book = load_pricebook(cfg.pricebook)
+    return CommitmentCollector(ledger, book) if book.committed else None

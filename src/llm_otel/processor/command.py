@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 _FLAGS = (
     ("--otlp-grpc", "HOST:PORT", "OTLP/gRPC receiver (default 127.0.0.1:4317; 'off' disables)"),
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, metavar=metavar, help=help_, default=None)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, plugins: Sequence[Any] = ()) -> int:
     from llm_otel.processor.config import ConfigError, load_config
     from llm_otel.processor.server import run as serve
 
@@ -41,4 +43,4 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as exc:
         print(f"llm-otel collector: {exc}", file=sys.stderr)
         return 2
-    return serve(cfg)
+    return serve(cfg, plugins)

@@ -16,9 +16,11 @@ import signal
 import ssl
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
+from prometheus_client.registry import Collector
 
 from llm_otel.processor.analysis.anomalies import AnomalyConfig
 from llm_otel.processor.config import ProcessorConfig, parse_address
@@ -33,6 +35,10 @@ from llm_otel.processor.record import CallRecord
 from llm_otel.processor.rollup import Rollup
 
 log = logging.getLogger("llm_otel.processor")
+
+# More metrics for the registry, built from the ledger and config (None: nothing to add). The
+# processor imports no other wing; the CLI passes the FinOps wing's commitment gauges here.
+MetricsPlugin = Callable[[Any, ProcessorConfig], Collector | None]
 
 _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
@@ -101,7 +107,7 @@ def _ssl_context(cfg: ProcessorConfig) -> ssl.SSLContext | None:
 
 
 class Processor:
-    def __init__(self, cfg: ProcessorConfig, *, ledger: Any = None) -> None:
+    def __init__(self, cfg: ProcessorConfig, *, ledger: Any = None, plugins: Sequence[MetricsPlugin] = ()) -> None:
         self.cfg = cfg
         self.metrics = ProcessorMetrics(max_label_values=cfg.max_label_values, budgets=cfg.budgets)
         self.ledger = (
@@ -110,6 +116,10 @@ class Processor:
             else open_ledger(cfg.ledger, retention_days=cfg.retention_days, replica=cfg.replica)
         )
         self.metrics.business.resume(self.ledger.totals())
+        for plugin in plugins:  # e.g. the FinOps wing's commitment gauges, wired by the CLI
+            extra = plugin(self.ledger, cfg)
+            if extra is not None:
+                self.metrics.registry.register(extra)
         self.rollup = Rollup(
             self.ledger,
             self.metrics,
@@ -213,8 +223,8 @@ class Processor:
         log.info("stopped")
 
 
-async def serve(cfg: ProcessorConfig) -> int:
-    proc = Processor(cfg)
+async def serve(cfg: ProcessorConfig, plugins: Sequence[MetricsPlugin] = ()) -> int:
+    proc = Processor(cfg, plugins=plugins)
     await proc.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -227,10 +237,10 @@ async def serve(cfg: ProcessorConfig) -> int:
     return 0
 
 
-def run(cfg: ProcessorConfig) -> int:
+def run(cfg: ProcessorConfig, plugins: Sequence[MetricsPlugin] = ()) -> int:
     setup_logging(cfg.log_level)
     try:
-        return asyncio.run(serve(cfg))
+        return asyncio.run(serve(cfg, plugins))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # ledger unreachable, port in use, bad TLS files, bad price book...
