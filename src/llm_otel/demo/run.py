@@ -114,8 +114,21 @@ def wait_for_tasks(ledger_url: str, expected_tasks: int, timeout: float = 30.0) 
     raise RuntimeError(f"the processor finalized fewer than {expected_tasks} tasks within {timeout}s")
 
 
+def copy_ledger(ledger_url: str, dest: str) -> None:
+    """A consistent copy of the SQLite ledger (the online backup API: safe while the processor writes)."""
+    import sqlite3
+
+    src = sqlite3.connect(ledger_url.removeprefix("sqlite:///"))
+    dst = sqlite3.connect(dest)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
 def run_demo(*, duration_s: float = 0.0, serve: bool = False, metrics_addr: str | None = None,
-             out: TextIO = sys.stdout) -> int:
+             keep_ledger: str | None = None, out: TextIO = sys.stdout) -> int:
     """Runs the demo; returns the process exit code."""
     os.environ.setdefault("OTEL_SERVICE_NAME", "llm-otel-demo")
     import anthropic
@@ -153,6 +166,9 @@ def run_demo(*, duration_s: float = 0.0, serve: bool = False, metrics_addr: str 
             provider.shutdown()
         wait_for_tasks(coll.ledger_url, sum(counts.values()))
         summary.print_summary(coll.ledger_url, out=out, metrics_url=f"http://{coll.metrics}/metrics")
+        if keep_ledger:
+            copy_ledger(coll.ledger_url, keep_ledger)
+            print(f"\nLedger copied to {keep_ledger}", file=out)
         print(f"\n{sum(counts.values())} tasks in {time.monotonic() - started:.1f}s; "
               f"metrics at http://{coll.metrics}/metrics", file=out)
         if serve:
