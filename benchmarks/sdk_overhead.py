@@ -311,13 +311,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, attrs in floor_attrs.items():
             keep(f"floor ({name})", cpu_per_call(floor_span(attrs), args.calls, provider))
         keep("native anthropic call", cpu_per_call(inst_runs["anthropic call"], args.calls, provider))
-        # The SDK core alone: the attribution processor on a span outside / inside a task, a task's enter+exit.
-        attrs = floor_attrs["openai call"]
         llm_otel.instrument()
         try:
-            keep("core span outside task", cpu_per_call(floor_span(attrs), args.calls, provider))
-            with llm_otel.task("bench", team="perf"), llm_otel.agent("bencher"), llm_otel.prompt("p", "1"):
-                keep("core span in task", cpu_per_call(floor_span(attrs), args.calls, provider))
             keep("core task", cpu_per_call(empty_task, args.calls, provider))
         finally:
             llm_otel.uninstrument()
@@ -332,6 +327,39 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     chunks = {name: len(_events(body)) for name, body in bodies.items()}
     report(samples, floor_attrs, chunks, args)
+    report_core(tracer, floor_attrs["openai call"], args.rounds)
+
+
+def report_core(tracer: Any, attrs: dict[str, Any], rounds: int) -> None:
+    """The SDK core's per-span and per-call costs, timed directly (too small to see end to end)."""
+    import timeit
+
+    from llm_otel.pricing.usage import Usage
+    from llm_otel.sdk import context
+    from llm_otel.sdk.attribution import AttributionSpanProcessor
+
+    processor = AttributionSpanProcessor()
+    span = tracer.start_span("chat m", kind=SpanKind.CLIENT, attributes=attrs)
+    usage = Usage(input_tokens=100, output_tokens=10)
+    n = 20000
+
+    def cost(fn: Callable[[], object]) -> float:
+        empty = min(timeit.repeat(lambda: None, number=n, repeat=rounds))
+        return (min(timeit.repeat(fn, number=n, repeat=rounds)) - empty) / n * 1e6
+
+    print(f"core: attribution on_start, span outside a task:       {cost(lambda: processor.on_start(span)):.2f}u")
+    with llm_otel.task("bench", team="perf"):
+        print(f"core: attribution on_start, span in a task:            {cost(lambda: processor.on_start(span)):.2f}u")
+        with llm_otel.agent("bencher"), llm_otel.prompt("p", "1"):
+            llm = cost(lambda: processor.on_start(span))
+            print(f"core: attribution on_start, LLM span, task+agent+prompt: {llm:.2f}u")
+    print(f"core: check_budget() outside a task:                   {cost(context.check_budget):.2f}u")
+    with llm_otel.task("bench", budget_usd=1e9):
+        print(f"core: check_budget() in a task with a budget:          {cost(context.check_budget):.2f}u")
+    with llm_otel.task("bench") as t:
+        finished = cost(lambda: context.on_call_finished("openai", "gpt-4o", usage, t))
+        print(f"core: on_call_finished() (totals; pricing deferred):   {finished:.2f}u")
+    span.end()
 
 
 def empty_task() -> None:
@@ -385,14 +413,7 @@ def report(
             f"{provider_name + f' stream, per call ({chunks[short]} events)':40}"
             f"{best[f'base {short}'] * us:>9.1f}u{best[f'inst {short}'] * us:>9.1f}u{short_call * us:>9.1f}u"
         )
-    floor = best["floor (openai call)"]
-    for key, label in (
-        ("core span outside task", "attribution processor, span outside a task"),
-        ("core span in task", "attribution processor, span in task+agent+prompt"),
-    ):
-        added = statistics.median(paired(key, "floor (openai call)"))
-        print(f"core: {label}: {added * us:+.2f}u per span (floor {floor * us:.1f}u)")
-    print(f"core: one task() enter+exit, its span included: {best['core task'] * us:.1f}u")
+    print(f"core: one task() enter+exit, its span included:        {best['core task'] * us:.1f}u")
     native_added = statistics.median(paired("native anthropic call", "base anthropic call"))
     floor = best["floor (anthropic call)"]
     print(

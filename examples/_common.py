@@ -38,12 +38,7 @@ def fake_api(base_url: str | None = None) -> Iterator[str]:
     if base_url:
         yield base_url.rstrip("/")
         return
-    server = FakeAPIServer()
-    # The fake server answers with two writes (headers, then body); without TCP_NODELAY every
-    # keep-alive request waits ~40 ms on Nagle + delayed ACK. Set on our server's handler only.
-    handler: Any = server.RequestHandlerClass
-    server.RequestHandlerClass = type("NoDelayHandler", (handler,), {"disable_nagle_algorithm": True})
-    with server:
+    with FakeAPIServer() as server:
         yield server.url
 
 

@@ -266,7 +266,7 @@ def _pct(before: float, after: float) -> float:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = _common.parse_args(
         __doc__.splitlines()[0], argv, documents=2000, weeks=4, change_rate=0.01,
-        processes=min(4, os.cpu_count() or 1), threads=4,
+        processes=min(4, os.cpu_count() or 1), threads=2,
     )
     started = time.monotonic()
     measured: dict[tuple[str, int], Totals] = {}

@@ -16,6 +16,7 @@ from typing import Any
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else every small response waits ~40 ms for the client's delayed ACK
     server: ReplayServer  # type: ignore[assignment]
 
     def log_message(self, format: str, *args: Any) -> None:

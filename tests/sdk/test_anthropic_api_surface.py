@@ -178,7 +178,11 @@ def test_bedrock_calls_say_aws_bedrock(server: ReplayServer, spans: InMemorySpan
     client.messages.create(**REQUEST)
     assert_json_usage(spans, provider=semconv.PROVIDER_AWS_BEDROCK)
     path, headers, _ = server.requests["json"]
-    assert "/invoke" in path and "authorization" in {k.lower() for k in headers}
+    lower = {k.lower(): v for k, v in headers.items()}
+    assert "/invoke" in path
+    span = only_our_span(spans)
+    assert lower["traceparent"].split("-")[2] == f"{span.context.span_id:016x}"
+    assert lower["authorization"].startswith("AWS4-HMAC-SHA256")  # signed, with our trace context sent
 
 
 def test_vertex_calls_and_streams_say_gcp_vertex_ai(server: ReplayServer, spans: InMemorySpanExporter) -> None:

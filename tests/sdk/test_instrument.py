@@ -198,3 +198,33 @@ def test_otel_sdk_disabled_stops_the_provider_setup(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(trace, "set_tracer_provider", _must_not_set)
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert setup.install_global_provider() is None
+
+
+def test_a_wrapper_waits_for_its_library_to_be_imported_and_then_installs(
+    fake: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    (tmp_path / "fake_client_lib_for_llm_otel.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(instrument.LIBRARIES, "fake", "fake_client_lib_for_llm_otel")
+    llm_otel.instrument(providers=("fake",))
+    assert fake == [] and instrument.is_pending("fake")  # not imported by instrument()
+    assert "fake_client_lib_for_llm_otel" not in sys.modules
+    import fake_client_lib_for_llm_otel  # noqa: F401
+
+    assert instrument.is_instrumented("fake") and not instrument.is_pending("fake")
+    assert Client().request() == "patched:response"
+    monkeypatch.delitem(sys.modules, "fake_client_lib_for_llm_otel")
+
+
+def test_uninstrument_before_the_import_cancels_the_pending_install(
+    fake: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    (tmp_path / "fake_client_lib_for_llm_otel2.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(instrument.LIBRARIES, "fake", "fake_client_lib_for_llm_otel2")
+    llm_otel.instrument(providers=("fake",))
+    llm_otel.uninstrument()
+    import fake_client_lib_for_llm_otel2  # noqa: F401
+
+    assert fake == [] and not instrument.is_instrumented("fake")
+    monkeypatch.delitem(sys.modules, "fake_client_lib_for_llm_otel2")

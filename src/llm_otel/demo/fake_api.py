@@ -175,6 +175,7 @@ class FakeAPI:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else every small response waits ~40 ms for the client's delayed ACK
     server: FakeAPIServer
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -34,6 +34,10 @@ from llm_otel.pricing.usage import Usage
 UTC = timezone.utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_NS_FAST_MIN = 10**17 + 1  # what _to_datetime reads as epoch nanoseconds (> 1e17)
+_NS_FAST_MAX = 4_102_444_800 * 10**9  # 2100-01-01: later (or absurd) times go the general way
+_NS_DAY_SAFE = _NS_PER_DAY - 1_000_000  # the last millisecond of a day goes the general way
 
 
 _bucket_cost = fast_constructor(BucketCost)
@@ -197,11 +201,18 @@ class Pricer:
             model = None
         if not isinstance(request_model, str):
             request_model = None
-        try:
-            when = at if (at.__class__ is datetime and at.tzinfo is not None) else _to_datetime(at)
-        except (TypeError, ValueError, OverflowError, OSError) as exc:
-            return self._unpriced(provider, model, f"invalid call time {at!r}: {exc}", flags, usage)
-        day = (when - _EPOCH).days
+        if at.__class__ is int and _NS_FAST_MIN <= at < _NS_FAST_MAX and at % _NS_PER_DAY < _NS_DAY_SAFE:
+            # Hot path (the processor prices by span start, epoch ns): the day without a datetime.
+            # Near the end of a day the datetime (rounded to microseconds) may already be the next
+            # day: that case takes the general path so the day is always the one it gives.
+            day = at // _NS_PER_DAY
+            when: datetime | None = None
+        else:
+            try:
+                when = at if (at.__class__ is datetime and at.tzinfo is not None) else _to_datetime(at)
+            except (TypeError, ValueError, OverflowError, OSError) as exc:
+                return self._unpriced(provider, model, f"invalid call time {at!r}: {exc}", flags, usage)
+            day = (when - _EPOCH).days
         rates: Rates | None = None
         if model:
             # Hot path: a cached day-keyed Rates is one dict lookup (RateCache.get handles misses).
@@ -209,8 +220,10 @@ class Pricer:
             if isinstance(hit, Rates):
                 rates = hit
             else:
+                when = when or _to_datetime(at)
                 rates = self.cache.get((provider, model, service_tier, processing, region), when, day)
         if (rates is None or rates.unpriced_reason) and request_model and request_model != model:
+            when = when or _to_datetime(at)
             alt = self.cache.get((provider, request_model, service_tier, processing, region), when, day)
             if not alt.unpriced_reason:
                 flags.append("priced_by_request_model")
@@ -231,6 +244,7 @@ class Pricer:
             if it.kind == "advisor" and not it.model:
                 flags.append("advisor_model_missing")
             if it.model and it.model != model and it.model != rates.model:
+                when = when or _to_datetime(at)
                 it_rates = self.cache.get((provider, it.model, service_tier, processing, region), when, day)
                 if it_rates.unpriced_reason:
                     return self._unpriced(

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Mapping
 
 from opentelemetry import baggage
+from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.util.types import AttributeValue
@@ -28,6 +29,8 @@ from llm_otel.sdk.context import _frame
 log = logging.getLogger("llm_otel")
 
 _OP = semconv.GEN_AI_OPERATION_NAME
+_BAGGAGE_KEY: str | None = getattr(baggage, "_BAGGAGE_KEY", None)
+_NO_BAGGAGE: Mapping[str, object] = {}
 _BAGGAGE_KEYS = (
     (semconv.BAGGAGE_TASK_ID, semconv.TASK_ID),
     (semconv.BAGGAGE_TASK_TYPE, semconv.TASK_TYPE),
@@ -94,9 +97,22 @@ def _stamp(span: Span, attrs: Mapping[str, AttributeValue], longest: int) -> Non
     span.set_attributes(attrs)
 
 
+def _read_baggage(parent_context: Context | None) -> Mapping[str, object]:
+    """The baggage of ``parent_context`` (current context when ``None``), without copying it.
+
+    Hot path (every span outside a task): ``baggage.get_all`` wraps the dict in a new
+    ``MappingProxyType`` per call; reading the context value directly avoids that when the
+    API still keeps baggage under ``_BAGGAGE_KEY`` (else the public call).
+    """
+    if _BAGGAGE_KEY is None:
+        return baggage.get_all(parent_context)
+    entries = otel_context.get_value(_BAGGAGE_KEY, parent_context)
+    return entries if isinstance(entries, dict) else _NO_BAGGAGE
+
+
 def _baggage_attributes(parent_context: Context | None) -> dict[str, str] | None:
     """Task attributes from the W3C baggage of ``parent_context`` (the current context when ``None``)."""
-    entries = baggage.get_all(parent_context)
+    entries = _read_baggage(parent_context)
     if not entries or semconv.BAGGAGE_TASK_ID not in entries:
         return None
     out: dict[str, str] = {}

@@ -54,7 +54,7 @@ _lock = threading.RLock()
 _options = Options()
 _installed: dict[str, Any] = {}  # wrapper name -> wrapper module
 _deferred: set[str] = set()  # wrappers waiting for their library to be imported
-_hooked: set[str] = set()  # wrappers with a post-import hook registered (wrapt cannot unregister one)
+_hooked: set[tuple[str, str]] = set()  # (wrapper, library) with a post-import hook (wrapt cannot unregister)
 _stamped: list[TracerProvider] = []  # providers we added the attribution processor to
 _created: TracerProvider | None = None  # the provider we set up from the environment, if any
 _core_ready = False
@@ -101,6 +101,7 @@ def uninstrument() -> None:
     """Restores every patched callable and removes our span processor. Idempotent; never raises."""
     global _options
     with _lock:
+        _deferred.clear()  # libraries imported from now on stay uninstrumented
         for name in list(_installed):
             uninstall_wrapper(name)
         release_core()
@@ -212,10 +213,10 @@ def _defer(name: str, library: str) -> bool:
     except (ImportError, ValueError):
         return False
     _deferred.add(name)
-    if name not in _hooked:
+    if (name, library) not in _hooked:
         import wrapt
 
-        _hooked.add(name)
+        _hooked.add((name, library))
         wrapt.register_post_import_hook(lambda _module: _on_library_imported(name), library)
     return False
 

@@ -78,6 +78,8 @@ class SQLiteStore:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
+            # A cache of results, not a ledger: losing the last writes on power loss only costs a re-run.
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
 

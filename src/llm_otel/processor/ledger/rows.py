@@ -13,11 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from llm_otel import semconv
+from llm_otel.pricing.cost import ZERO as _PRICING_ZERO
 from llm_otel.processor.ledger.dialect import EXACT, Dialect
 from llm_otel.processor.ledger.model import CallRow, CounterDelta, PricedCall, TaskRow, richness
 from llm_otel.processor.ledger.validate import BUCKET_TOKEN_TYPE
 
 ZERO = Decimal(0)
+_NO_SPLITS = (None, None, None, None)
 
 CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CallRow))
 TASK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TaskRow))
@@ -54,45 +56,59 @@ def _uncached(inclusive: int | None, cache_read: int | None, cache_write: int | 
 
 
 # One cost_buckets JSON object, built by hand (hot path: ~3x cheaper than json.dumps). Amounts go in
-# as format(d, "f"): exact and without exponent (never %f, which would go through float).
+# as dec_text(d) == format(d, "f"): exact and without exponent (never %f, which would go through float).
 _BUCKET_JSON = (
     '{"bucket":"%s","quantity":%d,"unit_price_per_mtok":"%s","amount":"%s",'
     '"list_unit_price_per_mtok":"%s","list_amount":"%s","model":%s,"context_tier":%s}'
 )
 
 
+def dec_text(value: Decimal) -> str:
+    """``format(value, "f")``: exact, never an exponent. Hot path: ``str`` is ~2x cheaper and gives
+    the same text whenever it writes no exponent (exponent <= 0 and not tiny), the common case."""
+    s = str(value)
+    return format(value, "f") if "E" in s else s
+
+
 def call_values(pc: PricedCall, recorded_ns: int) -> dict[str, Any]:
-    """The row for one priced call, as Python values (Decimal money, bool flags)."""
-    r, c, u = pc.record, pc.cost, pc.record.usage
-    splits = (
-        u.cache_write_5m_tokens,
-        u.cache_write_1h_tokens,
-        u.cache_write_30m_tokens,
-        u.cache_write_12h_tokens,
-    )
+    """The row for one priced call, as Python values (Decimal money, bool flags).
+
+    Hot path (per call; benchmarks/processor_throughput.py): no per-call allocation beyond the row.
+    """
+    r, c = pc.record, pc.cost
+    u = r.usage
     cache_write = u.cache_write_tokens
-    if cache_write is None and any(s is not None for s in splits):
-        cache_write = sum(s or 0 for s in splits)
+    if cache_write is None:
+        splits = (u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_write_30m_tokens, u.cache_write_12h_tokens)
+        if splits != _NO_SPLITS:
+            cache_write = sum(s or 0 for s in splits)
     cost = dict.fromkeys(semconv.TOKEN_TYPES, ZERO)
     list_cost = dict.fromkeys(semconv.TOKEN_TYPES, ZERO)
     parts = []
     for b in c.buckets:
         tt = BUCKET_TOKEN_TYPE[b.bucket]  # check_call() let only known bucket names through
-        cost[tt] = EXACT.add(cost[tt], b.amount)
-        list_cost[tt] = EXACT.add(list_cost[tt], b.list_amount)
+        amount, list_amount = b.amount, b.list_amount
+        prev = cost[tt]
+        # The first bucket of a type is the amount itself (what ZERO + amount gives, without the
+        # context call); a zero (maybe -0) amount still goes through the exact sum.
+        cost[tt] = amount if prev is ZERO and amount else EXACT.add(prev, amount)
+        prev = list_cost[tt]
+        list_cost[tt] = list_amount if prev is ZERO and list_amount else EXACT.add(prev, list_amount)
         parts.append(
             _BUCKET_JSON
             % (
                 b.bucket,
                 b.quantity,
-                format(b.unit_price_per_mtok, "f"),
-                format(b.amount, "f"),
-                format(b.list_unit_price_per_mtok, "f"),
-                format(b.list_amount, "f"),
+                dec_text(b.unit_price_per_mtok),
+                dec_text(amount),
+                dec_text(b.list_unit_price_per_mtok),
+                dec_text(list_amount),
                 "null" if b.model is None else json.dumps(b.model),
                 "null" if b.context_tier is None else json.dumps(b.context_tier),
             )
         )
+    rflags, cflags = r.flags, c.flags
+    flags = ",".join(sorted(set(rflags) | set(cflags))) if rflags or cflags else ""
     its = u.iterations
     return {
         "trace_id": r.trace_id,
@@ -175,7 +191,7 @@ def call_values(pc: PricedCall, recorded_ns: int) -> dict[str, Any]:
         "messages_count": r.messages_count,
         "error_type": r.error_type,
         "dialect": r.dialect,
-        "flags": ",".join(sorted(set(r.flags) | set(c.flags))),
+        "flags": flags,
         "stream_complete": r.stream_complete,
         "late": False,
         "service_name": r.service_name,
@@ -204,8 +220,11 @@ def encode_call(values: dict[str, Any], dialect: Dialect) -> list[Any]:
     row = list(values.values())
     if not dialect.enc_is_identity:
         enc = dialect.enc
+        zero = enc(ZERO)
         for i in _CALL_DEC_INDEX:
-            row[i] = enc(row[i])
+            v = row[i]
+            # About half the money columns of a call are the shared zero constants: encode them once.
+            row[i] = zero if v is ZERO or v is _PRICING_ZERO else enc(v)
     return row
 
 
@@ -233,57 +252,65 @@ def task_row(row: Mapping[str, Any], dialect: Dialect) -> TaskRow:
 
 @dataclass(slots=True)
 class Contribution:
-    """What one counted call adds to the counters and to its task."""
+    """What one counted call adds to the counters and to its task (``task``: TASK_SUMS order)."""
 
     counters: CounterDelta
-    task: dict[str, Any]
+    task: tuple[Any, ...]
 
 
-def _tokens_by_type(v: Mapping[str, Any]) -> dict[str, int]:
-    return {
-        "input": (v["tokens_input"] or 0) + v["tokens_iterations_input"],
-        "cache_read": (v["tokens_cache_read"] or 0) + v["tokens_iterations_cache_read"],
-        "cache_write": (v["tokens_cache_write"] or 0) + v["tokens_iterations_cache_write"],
-        "output": (v["tokens_output"] or 0) + v["tokens_iterations_output"],
-    }
+_ONE = Decimal(1)
+_TOKENS, _COST = semconv.METRIC_TOKENS, semconv.METRIC_COST
 
 
 def contributions(v: Mapping[str, Any]) -> Contribution:
-    """Counter and task increments of one counted call row (Python values)."""
+    """Counter and task increments of one counted call row (Python values).
+
+    Hot path (per counted call; benchmarks/processor_throughput.py): unrolled over the four token
+    types, in the order (tokens, cost) per type that the counters have always been built in.
+    """
     provider, model, team, task_type = v["provider"], v["model"], v["team"], v["task_type"]
     counters: CounterDelta = {}
-    tokens = _tokens_by_type(v)
-    for tt in semconv.TOKEN_TYPES:
-        if tokens[tt]:
-            counters[(semconv.METRIC_TOKENS, (provider, model, team, task_type, tt))] = Decimal(tokens[tt])
-        amount = v[f"cost_{tt}"]
+    t_in = (v["tokens_input"] or 0) + v["tokens_iterations_input"]
+    t_cr = (v["tokens_cache_read"] or 0) + v["tokens_iterations_cache_read"]
+    t_cw = (v["tokens_cache_write"] or 0) + v["tokens_iterations_cache_write"]
+    t_out = (v["tokens_output"] or 0) + v["tokens_iterations_output"]
+    for tt, n, amount in (
+        ("input", t_in, v["cost_input"]),
+        ("cache_read", t_cr, v["cost_cache_read"]),
+        ("cache_write", t_cw, v["cost_cache_write"]),
+        ("output", t_out, v["cost_output"]),
+    ):
+        if n:
+            counters[(_TOKENS, (provider, model, team, task_type, tt))] = Decimal(n)
         if amount:
-            counters[(semconv.METRIC_COST, (provider, model, team, task_type, tt))] = amount
-    outcome = "error" if v["error_type"] else "ok"
-    counters[(semconv.METRIC_CALLS, (provider, model, team, task_type, outcome))] = Decimal(1)
-    if v["cache_savings"]:
-        counters[(semconv.METRIC_CACHE_SAVINGS, (provider, model, team, task_type))] = v["cache_savings"]
+            counters[(_COST, (provider, model, team, task_type, tt))] = amount
+    error = bool(v["error_type"])
+    counters[(semconv.METRIC_CALLS, (provider, model, team, task_type, "error" if error else "ok"))] = _ONE
+    savings = v["cache_savings"]
+    if savings:
+        counters[(semconv.METRIC_CACHE_SAVINGS, (provider, model, team, task_type))] = savings
     unpriced = v["cost_source"] == "unpriced"
     if unpriced:
         reason = v["unpriced_reason"] or "unknown"
-        counters[(semconv.METRIC_UNPRICED_CALLS, (provider, model, reason))] = Decimal(1)
-    if v["prompt_template"] is not None and v["cost_total"]:
+        counters[(semconv.METRIC_UNPRICED_CALLS, (provider, model, reason))] = _ONE
+    cost_total = v["cost_total"]
+    if v["prompt_template"] is not None and cost_total:
         key = (semconv.METRIC_PROMPT_COST, (v["prompt_template"], v["prompt_version"], provider, model))
-        counters[key] = v["cost_total"]
-    task = {
-        "calls": 1,
-        "error_calls": int(outcome == "error"),
-        "unpriced_calls": int(unpriced),
-        "tokens_input": tokens["input"],
-        "tokens_cache_read": tokens["cache_read"],
-        "tokens_cache_write": tokens["cache_write"],
-        "tokens_output": tokens["output"],
-        "tokens_reasoning": v["tokens_reasoning"] or 0,
-        "cost": v["cost_total"],
-        "list_cost": v["list_cost_total"],
-        "cache_savings": v["cache_savings"],
-        "cache_write_premium": v["cache_write_premium"],
-    }
+        counters[key] = cost_total
+    task = (
+        1,
+        int(error),
+        int(unpriced),
+        t_in,
+        t_cr,
+        t_cw,
+        t_out,
+        v["tokens_reasoning"] or 0,
+        cost_total,
+        v["list_cost_total"],
+        savings,
+        v["cache_write_premium"],
+    )
     return Contribution(counters, task)
 
 

@@ -16,15 +16,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect, Row
+from llm_otel.processor.ledger.rows import dec_text
 
 BUSY_TIMEOUT_S = 30.0
-_CHUNK = 400  # keys per existence query (2 parameters each; SQLite allows 32766)
+# Keys per existence query (2 parameters each; SQLite allows 32766). The keys are a VALUES table
+# CROSS JOINed to the table so SQLite probes the primary key once per key: ``(a, b) IN (VALUES ...)``
+# made it scan the whole primary-key index on every query, a cost that grew with the ledger.
+_CHUNK = 400
+_MAX_PARAMS = 8000  # parameters per multi-row upsert (SQLite allows 32766; smaller compiles faster)
 
 
 def _dec_add(a: str | None, b: str | None) -> str | None:
     if a is None or b is None:
         return a if b is None else b
-    return format(EXACT.add(Decimal(a), Decimal(b)), "f")
+    return dec_text(EXACT.add(Decimal(a), Decimal(b)))
 
 
 class _DecSum:
@@ -38,7 +43,7 @@ class _DecSum:
             self.total = EXACT.add(self.total or Decimal(0), Decimal(value))
 
     def finalize(self) -> str | None:
-        return None if self.total is None else format(self.total, "f")
+        return None if self.total is None else dec_text(self.total)
 
 
 def _dict_row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -67,7 +72,7 @@ class SQLiteDialect(Dialect):
         return f"dec_add({a}, {b})"
 
     def enc(self, value: Decimal) -> str:
-        return format(value, "f")
+        return dec_text(value)
 
     def dec(self, value: Any) -> Decimal:
         return Decimal(value)
@@ -97,6 +102,26 @@ class SQLiteDialect(Dialect):
         finally:
             cur.close()
 
+    def upsert_rows(
+        self, cur: Cursor, head: str, tail: str, rows: Sequence[Sequence[Any]], types: Sequence[str]
+    ) -> list[Row]:
+        """Multi-row ``VALUES`` upserts (one statement per chunk of rows instead of one per row).
+
+        Hot path (task sums, once per batch). SQLite applies the rows in the given order, so the
+        effect is that of the row-by-row version; RETURNING rows come back in no promised order.
+        """
+        if not rows:
+            return []
+        width = len(rows[0])
+        per = max(1, _MAX_PARAMS // width)
+        one = f"({', '.join('?' * width)})"
+        out: list[Row] = []
+        for k in range(0, len(rows), per):
+            chunk = rows[k : k + per]
+            cur.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}", [x for r in chunk for x in r])
+            out.extend(cur.fetchall())
+        return out
+
     def insert_new(
         self,
         cur: Cursor,
@@ -113,8 +138,8 @@ class SQLiteDialect(Dialect):
         for k in range(0, len(keys), _CHUNK):
             chunk = keys[k : k + _CHUNK]
             cur.execute(
-                "SELECT trace_id, span_id FROM ledger_calls WHERE (trace_id, span_id) IN "
-                f"(VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                f"WITH k(a, b) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) SELECT c.trace_id, c.span_id "
+                "FROM k CROSS JOIN ledger_calls c ON c.trace_id = k.a AND c.span_id = k.b",
                 [x for key in chunk for x in key],
             )
             existing.update((r["trace_id"], r["span_id"]) for r in cur.fetchall())
@@ -131,8 +156,9 @@ class SQLiteDialect(Dialect):
         for k in range(0, len(keys), _CHUNK):
             chunk = keys[k : k + _CHUNK]
             cur.execute(
-                "SELECT provider, response_id, trace_id, span_id, richness FROM ledger_responses "
-                f"WHERE (provider, response_id) IN (VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                f"WITH k(a, b) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) SELECT r.provider, r.response_id, "
+                "r.trace_id, r.span_id, r.richness FROM k CROSS JOIN ledger_responses r "
+                "ON r.provider = k.a AND r.response_id = k.b",
                 [x for key in chunk for x in key],
             )
             found.update({(r["provider"], r["response_id"]): r for r in cur.fetchall()})

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import localcontext
 from typing import Any
 
+from llm_otel.pricing._construct import fast_constructor
 from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect
 from llm_otel.processor.ledger.model import CallOutcome, CounterDelta, PricedCall, better
 from llm_otel.processor.ledger.rows import (
@@ -100,23 +101,31 @@ def apply_totals(cur: Cursor, d: Dialect, delta: CounterDelta, replica: str) -> 
     d.many(cur, totals_upsert_sql(d), rows)
 
 
+_NO_SUMS = (0,) * len(TASK_SUMS)
+_SUM_IS_DEC = tuple(c in TASK_DEC for c in TASK_SUMS)
+_outcome = fast_constructor(CallOutcome)  # hot path: ~4x cheaper than the frozen dataclass __init__
+
+
 class _TaskDelta:
-    __slots__ = ("first", "last", "meta", "positive", "sums")
+    """One task's share of a batch: sums in TASK_SUMS order (ints and exact Decimals)."""
+
+    __slots__ = ("first", "last", "positive", "sums", "task_type", "team", "trace_id")
 
     def __init__(self) -> None:
-        self.sums: dict[str, Any] = dict.fromkeys(TASK_SUMS, 0)
-        self.meta: dict[str, Any] = {"task_type": None, "team": None, "trace_id": None}
+        self.sums: Sequence[Any] = _NO_SUMS
+        self.task_type: str | None = None
+        self.team: str | None = None
+        self.trace_id: str | None = None
         self.first: int | None = None
         self.last: int | None = None
         self.positive: list[int] = []  # batch indices counted into this task (late if it is final)
 
-    def add(self, task: dict[str, Any], sign: int) -> None:
-        for c in TASK_SUMS:
-            v = task[c]
-            if isinstance(v, Decimal):
-                self.sums[c] = EXACT.add(Decimal(self.sums[c]), v if sign > 0 else -v)
-            else:
-                self.sums[c] += v * sign
+    def add(self, task: Sequence[Any], sign: int) -> None:
+        """sums += sign * task; exact (the caller runs under the EXACT decimal context)."""
+        if sign > 0:
+            self.sums = [a + b for a, b in zip(self.sums, task, strict=True)]
+        else:
+            self.sums = [a - b for a, b in zip(self.sums, task, strict=True)]
 
 
 def record_calls(
@@ -127,7 +136,23 @@ def record_calls(
     horizon_ns: int | None,
     replica: str = "",
 ) -> list[CallOutcome]:
-    """Insert, deduplicate and count ``calls``; returns one outcome per call, in order."""
+    """Insert, deduplicate and count ``calls``; returns one outcome per call, in order.
+
+    Decimal arithmetic runs under ``EXACT`` (80 digits, Inexact traps): ``+``/``-`` on money here
+    can never round, and cost a third of ``EXACT.add``.
+    """
+    with localcontext(EXACT):
+        return _record_calls(cur, d, calls, now_ns, horizon_ns, replica)
+
+
+def _record_calls(
+    cur: Cursor,
+    d: Dialect,
+    calls: Sequence[PricedCall],
+    now_ns: int,
+    horizon_ns: int | None,
+    replica: str,
+) -> list[CallOutcome]:
     n = len(calls)
     status: list[str] = ["new"] * n
     values: list[dict[str, Any]] = [{}] * n
@@ -207,49 +232,63 @@ def record_calls(
                 losers.append((f"{winner[0]}:{winner[1]}", values[j]["trace_id"], values[j]["span_id"]))
     d.many(cur, _UNCOUNT, sorted(losers, key=lambda x: (x[1], x[2])))
 
-    # Phase 3: tasks. Phase 4: totals.
+    # Phase 3: tasks. Phase 4: totals. Hot path (per counted call): the common case (new, no
+    # replaced record) takes the call's counters as its delta as they are (they hold no zeros).
     deltas: list[CounterDelta] = [{} for _ in range(n)]
     tasks: dict[str, _TaskDelta] = {}
+    total: CounterDelta = {}
     for i in fresh:
         if status[i] not in ("new", "replaced"):
             continue
         v = values[i]
         c = contributions(v)
-        add_into(deltas[i], c.counters)
-        if v["task_id"] is not None:
-            t = tasks.setdefault(v["task_id"], _TaskDelta())
-            t.add(c.task, 1)
-            t.positive.append(i)
-            for m in ("task_type", "team", "trace_id"):
-                t.meta[m] = t.meta[m] or v[m]
-            t.first = v["start_ns"] if t.first is None else min(t.first, v["start_ns"])
-            t.last = v["end_ns"] if t.last is None else max(t.last, v["end_ns"])
         old = replaced[i]
-        if old is not None:
+        if old is None:
+            delta = deltas[i] = c.counters
+        else:
+            delta = deltas[i]
+            add_into(delta, c.counters)
             oc = contributions(old)
-            add_into(deltas[i], oc.counters, -1)
+            add_into(delta, oc.counters, -1)
             if old["task_id"] is not None:
                 tasks.setdefault(old["task_id"], _TaskDelta()).add(oc.task, -1)
+        for mk, amount in delta.items():
+            prev = total.get(mk)
+            total[mk] = amount if not prev else prev + amount
+        task_id = v["task_id"]
+        if task_id is not None:
+            t = tasks.get(task_id)
+            if t is None:
+                t = tasks[task_id] = _TaskDelta()
+            t.add(c.task, 1)
+            t.positive.append(i)
+            t.task_type = t.task_type or v["task_type"]
+            t.team = t.team or v["team"]
+            t.trace_id = t.trace_id or v["trace_id"]
+            start, end = v["start_ns"], v["end_ns"]
+            t.first = start if t.first is None else min(t.first, start)
+            t.last = end if t.last is None else max(t.last, end)
     late = _apply_tasks(cur, d, tasks, values, now_ns)
-    total: CounterDelta = {}
-    for delta in deltas:
-        add_into(total, delta)
     apply_totals(cur, d, total, replica)
 
-    return [
-        CallOutcome(
-            trace_id=pc.record.trace_id,
-            span_id=pc.record.span_id,
-            status=status[i],  # type: ignore[arg-type]
-            late=i in late,
-            delta=deltas[i],
-            replaced=(replaced[i]["trace_id"], replaced[i]["span_id"]) if replaced[i] is not None else None,  # type: ignore[index]
-            kept=kept[i],
-            task_id=pc.record.task_id,
-            reason=reasons[i],
+    out = []
+    for i, pc in enumerate(calls):
+        r = pc.record
+        old = replaced[i]
+        out.append(
+            _outcome(
+                r.trace_id,
+                r.span_id,
+                status[i],
+                i in late,
+                deltas[i],
+                (old["trace_id"], old["span_id"]) if old is not None else None,
+                kept[i],
+                r.task_id,
+                reasons[i],
+            )
         )
-        for i, pc in enumerate(calls)
-    ]
+    return out
 
 
 def _supersede(
@@ -278,8 +317,8 @@ def _apply_tasks(
     rows = []
     for tid in ids:
         t = tasks[tid]
-        sums = [d.enc(t.sums[c]) if c in TASK_DEC else t.sums[c] for c in TASK_SUMS]
-        rows.append((tid, t.meta["task_type"], t.meta["team"], t.meta["trace_id"], *sums, t.first, t.last, now_ns))
+        sums = [d.enc(x) if dec else x for x, dec in zip(t.sums, _SUM_IS_DEC, strict=True)]
+        rows.append((tid, t.task_type, t.team, t.trace_id, *sums, t.first, t.last, now_ns))
     final = {r["task_id"] for r in d.upsert_rows(cur, *_task_upsert_sql(d), rows, _TASK_TYPES) if r["finalized"]}
     late: set[int] = set()
     late_counts = []

@@ -4,17 +4,15 @@ One usage-bearing span per API call, whatever else is enabled. Policy (see
 ``docs/sdk-anthropic.md`` for the reasoning and the measurements):
 
 * **We take the SDK's native span over** for every call we instrument. anthropic
-  2.x starts its own CLIENT span per call once a global TracerProvider is set. Ours
-  replaces it: a hook on ``start_api_call_span`` hands the SDK a non-recording span
-  carrying our span's context, so the SDK still propagates trace context on the
-  outgoing request (after Bedrock's signing, as it does for its own span) and makes
-  HTTP-client spans children of ours, but records nothing. Why not complete the
-  native span instead: it costs ~210 us per call (7.5x a bare span; our budget is
-  1.5x), it marks ``gen_ai.usage.*`` with rules that differ from our contract (no TTL
-  split attributes of ours, no advisor iterations, a dropped-stream usage that does not
-  say it is incomplete), and it lives only while the application has native tracing
-  on. What users got from it that matters is kept: ``anthropic.request.id`` from the
-  response header, trace-context propagation. Native tracing off (``ANTHROPIC_OPEN_TELEMETRY=false``
+  2.x starts its own CLIENT span per call once a global TracerProvider is set. A hook
+  on ``start_api_call_span`` makes the SDK take its "no span" path for our calls, and
+  our span stands in: we send its trace context on the outgoing request where the SDK
+  would have (once per call, before the request is built and signed) and record
+  ``anthropic.request.id``. Why not complete the native span instead: it costs ~210 us
+  per call (7.5x a bare span; our budget is 1.5x), it records ``gen_ai.usage.*`` by
+  rules that are not our contract (no TTL-split attributes of ours, no advisor
+  iterations, no ``llm_otel.stream.complete``), and it exists only while the
+  application keeps native tracing on. Native tracing off (``ANTHROPIC_OPEN_TELEMETRY=false``
   or ``open_telemetry=False``): ours is the only span as well.
 * **Another GenAI instrumentation wrapping the call** (OpenLLMetry's
   ``opentelemetry-instrumentation-anthropic``, the official

@@ -11,11 +11,12 @@ endpoint pass straight through (a token count is not spend).
 
 Native span: ``request()`` starts the SDK's own span through the module global
 ``anthropic._base_client.start_api_call_span``. While our wrapper runs it sets
-``_TAKEOVER`` to the span whose context the request should carry, and the hook then
-returns a non-recording span with that context instead of starting one. The SDK goes
-on exactly as with its own span (trace context injected after Bedrock signs,
-HTTP-client spans parented to it) but records nothing, so there is one usage-bearing
-span (ours) and the native cost (~210 us per call) is not paid. A client with native
+``_TAKEOVER``, and the hook then returns ``None``: the SDK's "no span" path, so none
+of the native machinery runs (its ~210 us per call is not paid) and our span is the
+only usage-bearing one. What the native span did that users rely on, we do: trace
+context goes out with the request (``_propagate``: only where the SDK would have
+propagated, once per call, before the request is built and signed), and
+``anthropic.request.id`` is recorded from the response header. A client with native
 tracing off never calls the hook.
 
 Failure isolation: the only exception raised from here into user code is
@@ -26,11 +27,12 @@ user's call then goes on as if uninstrumented.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span
+from opentelemetry.trace import Span
 
 from llm_otel import semconv
 from llm_otel.errors import BudgetExceeded
@@ -42,7 +44,8 @@ from llm_otel.sdk.call import start_call
 
 log = logging.getLogger("llm_otel")
 
-_TAKEOVER: ContextVar[Span | None] = ContextVar("llm_otel_anthropic_takeover", default=None)
+_TAKEOVER: ContextVar[bool] = ContextVar("llm_otel_anthropic_takeover", default=False)
+_inject: Any = None  # opentelemetry.propagate.inject, loaded on first use (its import loads the propagators)
 
 
 class _State:
@@ -56,23 +59,42 @@ state = _State()
 
 
 def native_span_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """Stands in for ``start_api_call_span``: for a call we instrument, a non-recording span. Never raises."""
-    span = _TAKEOVER.get()
-    if span is None:
+    """Stands in for ``start_api_call_span``: no native span for a call we instrument. Never raises."""
+    if not _TAKEOVER.get():
         return wrapped(*args, **kwargs)
-    _TAKEOVER.set(None)  # consumed: a nested call (from a middleware) gets its own native span
-    try:
-        ctx = span.get_span_context()
-        return NonRecordingSpan(ctx) if ctx.is_valid else None
-    except Exception:
-        return None
+    _TAKEOVER.set(False)  # consumed: a nested call (from a middleware) gets its own native span
+    return None
 
 
 def _reset(token: Any) -> None:
     try:
         _TAKEOVER.reset(token)
     except Exception:
-        _TAKEOVER.set(None)
+        _TAKEOVER.set(False)
+
+
+def _propagate(client: Any, options: Any, span: Span) -> None:
+    """Sends ``span``'s trace context with the request where the SDK's own span would have. Never raises.
+
+    The SDK propagates only while its tracing is on and its ``propagation`` option is; so do we.
+    The headers go into this call's options before the SDK builds the request (once per call,
+    with the registered propagators); nothing replaces them later, so a Bedrock signature stays valid.
+    """
+    global _inject
+    try:
+        if client._tracer is None or not client._open_telemetry.get("propagation", True):
+            return
+        if _inject is None:
+            from opentelemetry.propagate import inject
+
+            _inject = inject
+        carrier: dict[str, str] = {}
+        _inject(carrier, context=trace.set_span_in_context(span))
+        if carrier:
+            headers = options.headers
+            options.headers = {**headers, **carrier} if isinstance(headers, Mapping) else carrier
+    except Exception:
+        log.debug("llm-otel could not send the trace context of an anthropic call", exc_info=True)
 
 
 def _options_of(args: Any, kwargs: Any) -> Any:
@@ -162,10 +184,13 @@ def request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     if not instrumented:
         return wrapped(*args, **kwargs)
     _check_budget()
-    call, carried = _begin(instance, _options_of(args, kwargs), bool(kwargs.get("stream")))
+    options = _options_of(args, kwargs)
+    call, carried = _begin(instance, options, bool(kwargs.get("stream")))
     if call is None:
         return wrapped(*args, **kwargs)
-    token = _TAKEOVER.set(carried or trace.INVALID_SPAN)
+    if carried is not None:
+        _propagate(instance, options, carried)
+    token = _TAKEOVER.set(True)
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as err:
@@ -188,10 +213,13 @@ async def async_request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: 
     if not instrumented:
         return await wrapped(*args, **kwargs)
     _check_budget()
-    call, carried = _begin(instance, _options_of(args, kwargs), bool(kwargs.get("stream")))
+    options = _options_of(args, kwargs)
+    call, carried = _begin(instance, options, bool(kwargs.get("stream")))
     if call is None:
         return await wrapped(*args, **kwargs)
-    token = _TAKEOVER.set(carried or trace.INVALID_SPAN)
+    if carried is not None:
+        _propagate(instance, options, carried)
+    token = _TAKEOVER.set(True)
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as err:
