@@ -24,7 +24,7 @@ class CountingReview:
 
     def __call__(self, doc: dict[str, Any]) -> dict[str, Any]:
         self.calls += 1
-        note_call(Usage(input_tokens=1000, output_tokens=50, cache_read_tokens=0), 0.002)
+        note_call("openai", "gpt-4o-mini", Usage(input_tokens=1000, output_tokens=50, cache_read_tokens=0))
         return {"id": doc["id"], "verdict": "ok"}
 
 
@@ -76,7 +76,8 @@ def test_a_skip_records_the_avoided_tokens_and_cost_of_the_last_real_run(tmp_pat
     assert attrs[semconv.AVOIDED_PREFIX + "calls"] == 1
     assert attrs[semconv.AVOIDED_PREFIX + "input_tokens"] == 1000
     assert attrs[semconv.AVOIDED_PREFIX + "output_tokens"] == 50
-    assert attrs[semconv.AVOIDED_PREFIX + "cost_usd"] == pytest.approx(0.002)
+    # gpt-4o-mini list prices: 1,000 input at $0.15/M + 50 output at $0.60/M.
+    assert attrs[semconv.AVOIDED_PREFIX + "cost_usd"] == pytest.approx(1000 * 0.15e-6 + 50 * 0.6e-6)
 
 
 class BrokenStore:

@@ -119,29 +119,46 @@ def content_digest(content: str | bytes | Any, version: str | None) -> str:
 
 
 class _Meter:
-    __slots__ = ("cache_read_tokens", "calls", "cost_usd", "input_tokens", "output_tokens")
+    """What one measured run consumed: its calls' usage, priced when the run ends (off the call path)."""
+
+    __slots__ = ("calls",)
 
     def __init__(self) -> None:
-        self.calls = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read_tokens = 0
-        self.cost_usd = 0.0
+        self.calls: list[tuple[str, str | None, Usage, float]] = []
+
+    def totals(self) -> tuple[int, int, int, int, float]:
+        """(calls, input tokens, output tokens, cache-read tokens, cost in USD; unpriced calls add 0)."""
+        from datetime import datetime, timezone
+
+        from llm_otel.pricing import price
+
+        cost = 0.0
+        for provider, model, usage, at in self.calls:
+            try:
+                priced = price(usage, provider=provider, model=model or "", at=datetime.fromtimestamp(at, timezone.utc))
+                cost += float(priced.total)
+            except Exception:
+                log.debug("llm-otel could not price a measured call", exc_info=True)
+        return (
+            len(self.calls),
+            sum(u.input_tokens or 0 for _, _, u, _ in self.calls),
+            sum(u.output_tokens or 0 for _, _, u, _ in self.calls),
+            sum(u.cache_read_tokens or 0 for _, _, u, _ in self.calls),
+            cost,
+        )
 
 
 _meter: ContextVar[_Meter | None] = ContextVar("llm_otel_unchanged_meter", default=None)
 
 
-def note_call(usage: Usage, cost_usd: float) -> None:
-    """Called for every finished LLM call (from ``sdk.context``); counts it toward a run being measured."""
+def note_call(provider: str, model: str | None, usage: Usage) -> None:
+    """Called for every finished LLM call (from ``sdk.context``); counts it toward a run being measured.
+
+    Cheap when no run is measured (one contextvar read). Never raises.
+    """
     meter = _meter.get()
-    if meter is None:
-        return
-    meter.calls += 1
-    meter.input_tokens += usage.input_tokens or 0
-    meter.output_tokens += usage.output_tokens or 0
-    meter.cache_read_tokens += usage.cache_read_tokens or 0
-    meter.cost_usd += cost_usd
+    if meter is not None:
+        meter.calls.append((provider, model, usage, time.time()))
 
 
 _default_store: UnchangedStore | None = None
@@ -215,16 +232,17 @@ def call_unless_unchanged(
         _meter.reset(token)
     if backend is not None:
         try:
+            calls, input_tokens, output_tokens, cache_read_tokens, cost_usd = meter.totals()
             backend.put(
                 key,
                 StoredRun(
                     digest=digest,
                     result_json=json.dumps(result),
-                    calls=meter.calls,
-                    input_tokens=meter.input_tokens,
-                    output_tokens=meter.output_tokens,
-                    cache_read_tokens=meter.cache_read_tokens,
-                    cost_usd=meter.cost_usd,
+                    calls=calls,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cache_read_tokens=cache_read_tokens,
+                    cost_usd=cost_usd,
                     at=time.time(),
                 ),
             )
