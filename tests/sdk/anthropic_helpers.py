@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import json
 import ssl
+import struct
+import threading
 import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anthropic
@@ -194,3 +201,59 @@ def replay(srv: ReplayServer, key: str, ex: dict[str, Any], endpoint: str = "cre
         if corpus.is_async(ex):
             return asyncio.run(replay_async(srv, key, ex, endpoint))
         return replay_sync(srv, key, ex, endpoint)
+
+
+# --- Bedrock streams: AWS event-stream frames over a real local HTTP server -------------------
+
+
+def _aws_header(name: str, value: str) -> bytes:
+    n, v = name.encode(), value.encode()
+    return struct.pack(">B", len(n)) + n + b"\x07" + struct.pack(">H", len(v)) + v
+
+
+def aws_event(event: Any) -> bytes:
+    """One ``application/vnd.amazon.eventstream`` frame carrying ``event`` the way Bedrock sends it."""
+    payload = json.dumps({"bytes": base64.b64encode(json.dumps(event).encode()).decode()}).encode()
+    headers = (
+        _aws_header(":event-type", "chunk")
+        + _aws_header(":content-type", "application/json")
+        + _aws_header(":message-type", "event")
+    )
+    prelude = struct.pack(">II", 12 + len(headers) + len(payload) + 4, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + headers + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+BEDROCK_STREAM = b"".join(
+    aws_event(e) for e in (MESSAGE_START, BLOCK_START, *DELTAS, BLOCK_STOP, MESSAGE_DELTA, MESSAGE_STOP)
+)
+
+
+@contextmanager
+def binary_server(body: bytes, content_type: str) -> Iterator[str]:
+    """A real local HTTP server answering every POST with ``body`` (the replay server serves text only)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(200)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -14,12 +14,14 @@ import httpx2
 import pydantic
 import pytest
 from anthropic_helpers import (
+    BEDROCK_STREAM,
     COUNT_JSON,
     FULL_STREAM,
     MESSAGE_JSON,
     REQUEST,
     SSL,
     async_client,
+    binary_server,
     exchange,
     native_spans,
     only_our_span,
@@ -183,6 +185,28 @@ def test_bedrock_calls_say_aws_bedrock(server: ReplayServer, spans: InMemorySpan
     span = only_our_span(spans)
     assert lower["traceparent"].split("-")[2] == f"{span.context.span_id:016x}"
     assert lower["authorization"].startswith("AWS4-HMAC-SHA256")  # signed, with our trace context sent
+
+
+def test_bedrock_streams_in_aws_event_stream_frames_are_recorded_and_end_once(spans: InMemorySpanExporter) -> None:
+    with binary_server(BEDROCK_STREAM, "application/vnd.amazon.eventstream") as base_url:
+        client = anthropic.AnthropicBedrock(
+            aws_access_key="AKIDEXAMPLE",
+            aws_secret_key="secret",
+            aws_region="us-east-1",
+            base_url=base_url,
+            max_retries=0,
+            http_client=httpx2.Client(verify=SSL),
+        )
+        with client.messages.stream(**REQUEST) as stream:
+            assert stream.get_final_text() == "word0 word1 word2 word3 word4 "
+        assert_stream_usage(spans, provider=semconv.PROVIDER_AWS_BEDROCK)
+        spans.clear()
+        with client.messages.stream(**REQUEST) as stream:
+            next(iter(stream))
+        a = dict(only_our_span(spans).attributes or {})
+        assert a[semconv.STREAM_COMPLETE] is False
+        assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in a
+        assert a[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 18
 
 
 def test_vertex_calls_and_streams_say_gcp_vertex_ai(server: ReplayServer, spans: InMemorySpanExporter) -> None:

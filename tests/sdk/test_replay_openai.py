@@ -16,6 +16,7 @@ import openai
 import pytest
 from openai_helpers import fast_server, mismatches, replay_async, replay_sync, usage_spans
 
+import llm_otel
 from llm_otel.sdk import openai as llm_openai
 from replay import corpus
 
@@ -28,7 +29,8 @@ EXCHANGES = [
 
 @pytest.fixture(scope="module")
 def replay() -> Iterator[dict[str, Any]]:
-    llm_openai.install()
+    llm_otel.instrument(providers=("openai",))  # as users do; installs llm_otel.sdk.openai
+    assert llm_openai.installed()
     loop = asyncio.new_event_loop()
     with fast_server() as server:
         sync_client = openai.OpenAI(api_key="test", base_url=server.base_url("none"), max_retries=0)
@@ -37,7 +39,7 @@ def replay() -> Iterator[dict[str, Any]]:
         sync_client.close()
         loop.run_until_complete(async_client.close())
     loop.close()
-    llm_openai.uninstall()
+    llm_otel.uninstrument()
 
 
 def test_the_corpus_has_every_openai_shaped_replayable_exchange() -> None:

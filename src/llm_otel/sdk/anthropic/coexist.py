@@ -10,13 +10,14 @@ wrapped the call owns its one usage-bearing span; llm-otel then adds no span of 
 own (``ForeignCall``), still checks the budget, still counts the call in the task's
 running totals, still suppresses the SDK's native span, and adds its ``llm_otel.*``
 extras (TTL split, service tier, iterations, stream completeness, tool and message
-counts) to the foreign span when that span is current (the official one makes it so;
-OpenLLMetry does not, so its spans get none of them).
+counts, plus any ``gen_ai.usage.*`` the span lacks) to the foreign span when that span
+is current (the official one makes it so; OpenLLMetry does not, so its spans get none).
 
 Detection is per call and exact: a frame of one of those modules is among the callers
-of ``request()`` (checked only when such a module is imported; a few frame hops).
-A method they do not wrap (OpenLLMetry does not wrap ``messages.parse``) therefore
-still gets llm-otel's span.
+of ``request()`` (checked only when such a module is imported; a few frame hops), and
+that instrumentation did make a span for the call (the official one's is current;
+OpenLLMetry makes one unless its suppression context keys are set). A method they do
+not wrap (OpenLLMetry does not wrap ``messages.parse``) still gets llm-otel's span.
 """
 
 from __future__ import annotations

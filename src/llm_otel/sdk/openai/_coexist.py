@@ -136,18 +136,21 @@ def foreign_span() -> Span | None:
 def inside_late_span_wrapper() -> bool:
     """True when a wrapper that starts its usage span after the call returns is on the call stack.
 
-    Costs nothing unless such an instrumentation is imported (``sys.modules``; we never import it).
+    Costs a dict lookup unless such an instrumentation is imported (we never import it).
     """
-    modules = [(name, functions) for name, functions in _LATE_SPAN_WRAPPERS if name in sys.modules]
-    if not modules:
-        return False
-    frame: FrameType | None = sys._getframe(1)
+    modules = sys.modules
+    for name, functions in _LATE_SPAN_WRAPPERS:
+        if name in modules:
+            return _on_stack(name, functions)
+    return False
+
+
+def _on_stack(module_name: str, functions: tuple[str, ...]) -> bool:
+    frame: FrameType | None = sys._getframe(2)
     depth = 0
     while frame is not None and depth < _MAX_FRAMES:
-        module = frame.f_globals.get("__name__")
-        for name, functions in modules:
-            if module == name and frame.f_code.co_name in functions:
-                return True
+        if frame.f_code.co_name in functions and frame.f_globals.get("__name__") == module_name:
+            return True
         frame = frame.f_back
         depth += 1
     return False
@@ -165,7 +168,13 @@ class DeferredCall(LLMCall):
     __slots__ = ("_attributes", "_operation", "_raw", "_start_ns", "_stream")
 
     def __init__(
-        self, operation: str, provider: str, model: str | None, attributes: dict[str, Any], stream: bool, raw: bool
+        self,
+        operation: str,
+        provider: str,
+        model: str | None,
+        attributes: dict[str, Any],
+        stream: bool,
+        raw: bool,
     ) -> None:
         super().__init__(trace.INVALID_SPAN, provider, model)
         self._operation = operation

@@ -28,15 +28,22 @@ def _notify(callback: Callable[[], None]) -> None:
         log.debug("llm-otel stream close callback failed", exc_info=True)
 
 
+_bases: list[tuple[type, type]] | None = None
+
+
 def _byte_stream_bases() -> list[tuple[type, type]]:
-    bases: list[tuple[type, type]] = []
-    for module_name in ("httpx2", "httpx"):
-        try:
-            module = __import__(module_name)
-            bases.append((module.SyncByteStream, module.AsyncByteStream))
-        except Exception:
-            continue
-    return bases
+    """The byte-stream base classes of httpx2 and (if installed) legacy httpx, looked up once."""
+    global _bases
+    if _bases is None:
+        bases: list[tuple[type, type]] = []
+        for module_name in ("httpx2", "httpx"):
+            try:
+                module = __import__(module_name)
+                bases.append((module.SyncByteStream, module.AsyncByteStream))
+            except Exception:
+                continue
+        _bases = bases
+    return _bases
 
 
 _classes: dict[tuple[type, str], type] = {}

@@ -186,9 +186,6 @@ class TracedStream(wrapt.ObjectProxy):
     def __exit__(self, *exc_info: Any) -> None:
         self.__wrapped__.close()
 
-    def __reduce_ex__(self, protocol: Any) -> Any:  # pragma: no cover - streams are not picklable anyway
-        return self.__wrapped__.__reduce_ex__(protocol)
-
 
 class TracedAsyncStream(wrapt.ObjectProxy):
     """An ``openai.AsyncStream`` whose chunks and end are observed."""
