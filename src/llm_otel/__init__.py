@@ -13,6 +13,8 @@ The public surface is this module; everything else may change::
 - ``instrument()`` / ``uninstrument()``: see ``llm_otel.sdk.instrument``.
 - ``task()``, ``agent()``, ``prompt()``: context managers and decorators (sync and async).
 - ``current_task()``: the innermost task of this context, or ``None``.
+- ``skip_unchanged`` / ``call_unless_unchanged``: skip an LLM call on a document whose content
+  (with the prompt version) did not change since the last successful run; see docs/sdk.md.
 - ``BudgetExceeded``: raised by an LLM call, before its request is sent, in a task
   (or inside a task) whose ``budget_usd`` is spent.
 
@@ -25,13 +27,16 @@ See docs/sdk.md.
 from llm_otel.errors import BudgetExceeded
 from llm_otel.sdk.context import agent, current_task, prompt, task
 from llm_otel.sdk.instrument import instrument, uninstrument
+from llm_otel.sdk.unchanged import call_unless_unchanged, skip_unchanged
 
 __all__ = [
     "BudgetExceeded",
     "agent",
+    "call_unless_unchanged",
     "current_task",
     "instrument",
     "prompt",
+    "skip_unchanged",
     "task",
     "uninstrument",
 ]

@@ -41,6 +41,7 @@ from llm_otel.errors import BudgetExceeded
 
 if TYPE_CHECKING:
     from llm_otel.pricing.usage import Usage
+from llm_otel.sdk import unchanged
 
 log = logging.getLogger("llm_otel")
 
@@ -541,6 +542,7 @@ def on_call_finished(provider: str, model: str | None, usage: Usage, task: Task 
     Prices the call at once only when some enclosing task has a budget; otherwise pricing
     waits until ``cost_usd`` is read. Never raises into callers (they guard too).
     """
+    unchanged.note_call(provider, model, usage)  # a skip_unchanged run being measured, if any
     node = current_task() if task is _UNSET else task
     if node is None:
         return
