@@ -13,12 +13,26 @@ from typing import Any
 
 from llm_otel.pricing.usage import Usage
 
+_NO_EXTRA: Any = object()
+
 
 def _get(obj: Any, name: str) -> Any:
+    """``obj.name`` or ``obj[name]``, ``None`` when absent. Hot path (per call).
+
+    Pydantic models keep fields in ``__dict__`` and undeclared keys in
+    ``__pydantic_extra__``: reading those directly avoids pydantic's raising
+    ``__getattr__`` for absent keys (a few us each).
+    """
     if obj is None:
         return None
     if type(obj) is dict:
         return obj.get(name)
+    fields = getattr(obj, "__dict__", None)
+    if fields is not None and name in fields:
+        return fields[name]
+    extra = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
+    if extra is not _NO_EXTRA:
+        return extra.get(name) if extra else None
     return getattr(obj, name, None)
 
 
