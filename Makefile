@@ -11,6 +11,12 @@ $(BIN)/llm-otel: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# OpenLIT pins openai<3/anthropic<1, so it cannot live in the venv beside our clients; the dialect
+# tests import it from its own directory (tests/processor/test_dialect_instrumented.py).
+OPENLIT := $(VENV)/openlit
+$(OPENLIT)/openlit: $(BIN)/llm-otel
+	$(BIN)/pip install -q --no-deps --target $(OPENLIT) openlit==1.45.0
+
 install: $(BIN)/llm-otel
 
 demo: install
@@ -20,5 +26,5 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
 
-test: install lint
-	$(BIN)/pytest -q
+test: install lint $(OPENLIT)/openlit
+	LLM_OTEL_OPENLIT_PATH=$(abspath $(OPENLIT)) $(BIN)/pytest -q

@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-CORPUS = Path(os.environ.get("LLM_OTEL_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus" / "dev.jsonl.gz"))
+DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "dev.jsonl.gz"
+CORPUS = Path(os.environ.get("LLM_OTEL_CORPUS", DEFAULT))
 
 
 @lru_cache(maxsize=1)
