@@ -33,6 +33,9 @@ COLUMNS = (
     ("cache saved", lambda g: usd(g["cache_savings_usd"])),
     ("unattributed", lambda g: pct(g["unattributed_share"])),
     ("unpriced", lambda g: pct(g["unpriced_share"])),
+    ("re-sent", lambda g: pct(g["context"]["resent_share"])),
+    ("tool share", lambda g: pct(g["context"]["tool_share"])),
+    ("anomalies", lambda g: sum(g["context"]["anomalies"].values())),
 )
 
 

@@ -75,6 +75,14 @@ def group_json(g: Group, by: Sequence[str]) -> dict[str, Any]:
         "cache_savings_usd": money(g.cache_savings),
         "unattributed_share": round(g.unattributed_share, 6),
         "unpriced_share": round(g.unpriced_share, 6),
+        "context": {
+            "turns_per_task": round(s.turns / tasks, 4) if tasks else None,
+            "tokens_resent": s.tokens_resent,
+            "resent_share": round(s.resent_share, 6),
+            "tool_tokens": s.tool_tokens,
+            "tool_share": round(s.tool_share, 6),
+            "anomalies": s.anomalies,
+        },
     }
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from llm_otel.processor.ledger import CallRow, TaskRow
+from llm_otel.processor.ledger import ANOMALY_KINDS, CallRow, TaskRow
 from llm_otel.semconv import UNATTRIBUTED
 
 ZERO = Decimal(0)
@@ -40,6 +40,12 @@ class TaskCostStats:
     max: Decimal = ZERO
     ok_tasks: int = 0
     cost_per_successful_task: Decimal | None = None
+    # Context economics (issue 7), from what the processor stored on each task row.
+    turns: int = 0
+    tokens_resent: int = 0
+    tool_tokens: int = 0
+    task_input_tokens: int = 0
+    anomalies: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, tasks: Sequence[TaskRow]) -> TaskCostStats:
@@ -55,7 +61,22 @@ class TaskCostStats:
             ok_tasks=len(ok),
             # Spend of all tasks divided by the successful ones: failures are part of what success cost.
             cost_per_successful_task=(sum(costs, ZERO) / len(ok)) if ok else None,
+            turns=sum(t.turns or 0 for t in tasks),
+            tokens_resent=sum(t.tokens_resent or 0 for t in tasks),
+            tool_tokens=sum(t.tool_tokens or 0 for t in tasks),
+            task_input_tokens=sum(t.tokens_input + t.tokens_cache_read + t.tokens_cache_write for t in tasks),
+            anomalies={k: n for k in ANOMALY_KINDS if (n := sum(1 for t in tasks if k in t.anomalies))},
         )
+
+    @property
+    def resent_share(self) -> float:
+        """Share of the tasks' input tokens that re-sent earlier context."""
+        return self.tokens_resent / self.task_input_tokens if self.task_input_tokens else 0.0
+
+    @property
+    def tool_share(self) -> float:
+        """Share of the tasks' input tokens spent on tool definitions (estimated from their bytes)."""
+        return min(1.0, self.tool_tokens / self.task_input_tokens) if self.task_input_tokens else 0.0
 
 
 @dataclass
