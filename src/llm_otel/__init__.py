@@ -17,6 +17,8 @@ The public surface is this module; everything else may change::
   (with the prompt version) did not change since the last successful run; see docs/sdk.md.
 - ``BudgetExceeded``: raised by an LLM call, before its request is sent, in a task
   (or inside a task) whose ``budget_usd`` is spent.
+- ``QuotaExceeded`` (a ``BudgetExceeded``): raised by an LLM call, before its request is sent,
+  when a hard quota of the task's team is spent (``instrument(quota_url=...)``; docs/sdk.md#quotas).
 
 Call ``instrument()`` after configuring your own TracerProvider, if you have one: when it
 finds none, it sets one up from the ``OTEL_*`` environment, and OpenTelemetry keeps the first.
@@ -24,13 +26,14 @@ Threads do not inherit the task context; ``llm_otel.sdk.context.bind(fn)`` carri
 See docs/sdk.md.
 """
 
-from llm_otel.errors import BudgetExceeded
+from llm_otel.errors import BudgetExceeded, QuotaExceeded
 from llm_otel.sdk.context import agent, current_task, prompt, task
 from llm_otel.sdk.instrument import instrument, uninstrument
 from llm_otel.sdk.unchanged import call_unless_unchanged, skip_unchanged
 
 __all__ = [
     "BudgetExceeded",
+    "QuotaExceeded",
     "agent",
     "call_unless_unchanged",
     "current_task",

@@ -28,6 +28,21 @@ class Budget:
     usd: float
 
 
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A monthly limit (USD or tokens) for one team, optionally one task type; served at GET /v1/quotas.
+
+    ``task_type`` None: every task type of the team. ``mode``: ``hard`` (the SDK refuses calls once
+    spent) or ``soft`` (it warns). See docs/processor.md#quotas.
+    """
+
+    team: str
+    task_type: str | None
+    limit: float
+    unit: str  # "usd" or "tokens"
+    mode: str  # "hard" or "soft"
+
+
 @dataclass(slots=True)
 class ProcessorConfig:
     otlp_grpc: str | None = "127.0.0.1:4317"  # None or "off": no gRPC receiver
@@ -55,6 +70,8 @@ class ProcessorConfig:
     max_label_values: int = 1_000  # distinct values per metric label; beyond: "other"
     retention_days: int | None = None
     budgets: list[Budget] = field(default_factory=list)
+    quotas: list[Quota] = field(default_factory=list)
+    quota_ttl_s: float = 5.0  # GET /v1/quotas recomputes month-to-date use from the ledger at most this often
     # Anomaly detection (docs/processor.md#anomalies): a task costing more than runaway-factor x the
     # median of its task type (once min-samples tasks are in the rolling window) is a runaway.
     anomaly_runaway_factor: float = 10.0
@@ -68,7 +85,7 @@ class ProcessorConfig:
 
 _ALIASES = {"grpc": "otlp_grpc", "http": "otlp_http", "token": "auth_token"}
 _FLOAT_KEYS = {"grace_period_s", "idle_timeout_s", "tick_s", "drain_timeout_s", "anomaly_runaway_factor",
-               "anomaly_blowup_factor"}
+               "anomaly_blowup_factor", "quota_ttl_s"}
 _INT_KEYS = {
     "max_request_bytes",
     "max_decompressed_bytes",
@@ -119,6 +136,8 @@ def build_config(values: Mapping[str, Any], source: str = "config") -> Processor
             raise ConfigError(f"{source}: unknown setting {key!r}; known: {', '.join(sorted(known))}")
         if key == "budgets":
             cfg.budgets = _budgets(value, source)
+        elif key == "quotas":
+            cfg.quotas = _quotas(value, source)
         elif key == "forward_headers":
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: forward-headers must be a mapping of header: value")
@@ -173,6 +192,38 @@ def _budgets(value: Any, source: str) -> list[Budget]:
                 usd=usd,
             )
         )
+    return out
+
+
+def _quotas(value: Any, source: str) -> list[Quota]:
+    """``quotas: [{team: secops, task_type: triage, usd: 500, mode: hard}, {team: ml, tokens: 2e9}]``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: quotas must be a list of {{team, task_type, usd or tokens, mode}} entries")
+    out: list[Quota] = []
+    for i, entry in enumerate(value):
+        where = f"{source}: quotas[{i}]"
+        if not isinstance(entry, dict) or not entry.get("team"):
+            raise ConfigError(f"{where} must be a mapping with team, usd or tokens, and optionally task_type and mode")
+        units = [u for u in ("usd", "tokens") if entry.get(u) is not None]
+        if len(units) != 1:
+            raise ConfigError(f"{where} must give exactly one of usd (monthly USD) or tokens (monthly tokens)")
+        unit = units[0]
+        try:
+            limit = float(entry[unit])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}.{unit} must be a number, got {entry[unit]!r}") from None
+        if limit < 0:
+            raise ConfigError(f"{where}.{unit} must not be negative, got {entry[unit]!r}")
+        mode = str(entry.get("mode") or "hard").lower()
+        if mode not in ("hard", "soft"):
+            raise ConfigError(f"{where}.mode must be hard or soft, got {entry.get('mode')!r}")
+        unknown = set(entry) - {"team", "task_type", "task-type", "usd", "tokens", "mode"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        task_type = entry.get("task_type") or entry.get("task-type")
+        out.append(Quota(str(entry["team"]), None if task_type is None else str(task_type), limit, unit, mode))
     return out
 
 

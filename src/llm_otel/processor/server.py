@@ -29,6 +29,7 @@ from llm_otel.processor.http11 import HttpServer, Request, Response
 from llm_otel.processor.ledger import open_ledger
 from llm_otel.processor.metrics import ProcessorMetrics
 from llm_otel.processor.pipeline import Pipeline
+from llm_otel.processor.quotas import QUOTAS_PATH, QuotaBoard
 from llm_otel.processor.receiver_grpc import OtlpGrpcService, grpc_options
 from llm_otel.processor.receiver_http import OtlpHttpHandler
 from llm_otel.processor.record import CallRecord
@@ -145,6 +146,8 @@ class Processor:
             tick_s=cfg.tick_s,
             forwarder=self.forwarder,
         )
+        # GET /v1/quotas on both the OTLP/HTTP and the metrics address (docs/processor.md#quotas)
+        self.quotas = QuotaBoard(self.ledger, cfg.quotas, ttl_s=cfg.quota_ttl_s, auth_token=cfg.auth_token)
         self.ports: dict[str, int] = {}
         self._http: HttpServer | None = None
         self._metrics_http: HttpServer | None = None
@@ -164,7 +167,7 @@ class Processor:
                 auth_token=cfg.auth_token,
                 retry_after_s=cfg.retry_after_s,
             )
-            self._http = HttpServer(handler, max_body=cfg.max_request_bytes, ssl_context=tls)
+            self._http = HttpServer(self.quotas.route(handler), max_body=cfg.max_request_bytes, ssl_context=tls)
             self.ports["otlp_http"] = await self._http.start(*parse_address(cfg.otlp_http))
         if cfg.otlp_grpc:
             service = OtlpGrpcService(
@@ -187,6 +190,8 @@ class Processor:
         return self.ports
 
     async def _serve_metrics(self, req: Request) -> Response:
+        if req.path == QUOTAS_PATH:
+            return await self.quotas.handle(req)
         if req.method != "GET":
             return Response(405, b"use GET\n")
         if req.path == "/metrics":

@@ -41,7 +41,7 @@ from llm_otel.errors import BudgetExceeded
 
 if TYPE_CHECKING:
     from llm_otel.pricing.usage import Usage
-from llm_otel.sdk import unchanged
+from llm_otel.sdk import quota, unchanged
 
 log = logging.getLogger("llm_otel")
 
@@ -513,7 +513,8 @@ _UNSET: Any = object()
 
 
 def check_budget() -> None:
-    """Raises ``BudgetExceeded`` when the current task, or any task enclosing it, has spent its budget.
+    """Raises ``BudgetExceeded`` when the current task, or any task enclosing it, has spent its budget,
+    or ``QuotaExceeded`` when a hard quota of their team is spent (``sdk/quota.py``; O(1), no I/O).
 
     Called by provider wrappers before each request. Raises nothing else: a failure to
     work out the spend lets the call go on.
@@ -521,6 +522,8 @@ def check_budget() -> None:
     frame = _frame.get()
     if frame is None:
         return
+    if quota.snapshot:  # some team quota is spent (sdk/quota.py); empty, as usual: one dict truth test
+        quota.check(frame.task)  # QuotaExceeded (a BudgetExceeded) if a hard one of this task's team
     node = frame.task
     while node is not None:
         if node.budget_usd is not None:

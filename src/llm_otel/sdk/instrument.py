@@ -22,6 +22,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from llm_otel.sdk import attribution, call, content, setup
+from llm_otel.sdk import attribution, call, content, quota, setup
 
 log = logging.getLogger("llm_otel")
 
@@ -47,7 +48,7 @@ class Options:
     """Settings provider wrappers read (``options()``); set by the latest ``instrument()`` call."""
 
     include_usage: bool = True  # openai chat streams: send stream_options.include_usage
-    quota_url: str | None = None  # reserved for a central quota service; the SDK core does not use it yet
+    quota_url: str | None = None  # the processor's GET /v1/quotas, polled in the background (sdk/quota.py)
 
 
 _lock = threading.RLock()
@@ -84,12 +85,17 @@ def instrument(
     ``OTEL_*`` when the app configured none). ``include_usage``: ask OpenAI chat streams for
     their usage chunk (hidden from the app when it did not ask). ``capture_content``:
     override ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (``None``: the env decides).
-    ``providers``: limit to some of ``("openai", "anthropic")``.
+    ``providers``: limit to some of ``("openai", "anthropic")``. ``quota_url``: the processor's
+    quota endpoint (default ``LLM_OTEL_QUOTA_URL``); its state is refreshed in the background
+    and a spent hard quota raises ``QuotaExceeded`` before the request is sent (docs/sdk.md#quotas).
     Calling again updates the options and installs wrappers not installed yet.
     """
     global _options
     with _lock:
+        if quota_url is None:
+            quota_url = os.environ.get(quota.ENV_URL) or None
         _options = Options(include_usage=bool(include_usage), quota_url=quota_url)
+        quota.configure(quota_url)  # never raises
         content.set_capture_content(capture_content)
         content.refresh()
         ensure_core(tracer_provider)
@@ -105,6 +111,7 @@ def uninstrument() -> None:
         for name in list(_installed):
             uninstall_wrapper(name)
         release_core()
+        quota.configure(None)  # never raises
         _options = Options()
         content.set_capture_content(None)
 

@@ -193,7 +193,7 @@ class SQLiteDialect(Dialect):
             new,
         )
         names = ("provider", "response_id", "trace_id", "span_id", "richness")
-        return [*found.values(), *({n: v for n, v in zip(names, r[:5], strict=True)} for r in new)]
+        return [*found.values(), *(dict(zip(names, r, strict=False)) for r in new)]  # the first 5 columns
 
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)

@@ -175,11 +175,12 @@ def _record_calls(
             values[i] = call_values(pc, now_ns)
 
     # Phase 1: call rows. A conflict means this span was recorded before: nothing more to do.
-    order = [first_of[k] for k in sorted(first_of)]
+    order_keys = sorted(first_of)
+    order = [first_of[k] for k in order_keys]
     inserted = d.insert_new(
         cur,
         _INSERT_CALL,
-        [(values[i]["trace_id"], values[i]["span_id"]) for i in order],
+        order_keys,
         [encode_call(values[i], d) for i in order],
         CALL_PG_TYPES,
     )
