@@ -29,6 +29,18 @@ def _totals(url: str) -> dict[str, dict[tuple[str | None, ...], Decimal]]:
         return ledger.totals(all_replicas=True)
 
 
+def _spend_totals(url: str) -> dict[str, dict[tuple[str | None, ...], Decimal]]:
+    """The ledger's totals of spend (cost, tokens, calls, savings, unpriced, prompt cost).
+
+    Anomaly counts are left out: a runaway verdict compares a task with the baseline of the
+    tasks its replica finalized before it, so it depends on finalization order, which differs
+    between one processor and three; retry loops and blow-ups are per task and tested apart.
+    """
+    totals = _totals(url)
+    totals.pop(semconv.METRIC_TASK_ANOMALIES, None)
+    return totals
+
+
 def _sum(totals: dict[str, dict[tuple[str | None, ...], Decimal]], metric: str) -> Decimal:
     return sum(totals.get(metric, {}).values(), Decimal(0))
 
@@ -151,7 +163,7 @@ def test_three_replicas_behind_a_task_id_router_with_one_postgresql_ledger_equal
         export_all(HttpExporter(endpoint=router.endpoint, timeout=30), spans, batch=100)
         router.close()
         export_all(GrpcExporter(endpoint=single.grpc_endpoint, insecure=True, timeout=30), spans, batch=100)
-        replicated, one = _totals(shared), _totals(alone)
+        replicated, one = _spend_totals(shared), _spend_totals(alone)
         assert replicated == one
         assert _sum(one, semconv.METRIC_COST) == truth.cost
         deadline = time.monotonic() + 15

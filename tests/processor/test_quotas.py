@@ -153,3 +153,25 @@ def test_quotas_endpoint_requires_the_bearer_token_like_the_otlp_endpoints(
     assert get(a.ports[port], token="wrong")[0] == 401
     status, state = get(a.ports[port])
     assert status == 200 and len(state["quotas"]) == 3
+
+
+def test_replicas_sharing_a_postgresql_ledger_serve_the_same_exact_quota_state(pg_schemas: Any, tmp_path: Path) -> None:
+    cfg = tmp_path / "collector.yaml"
+    cfg.write_text(yaml.safe_dump({"quotas": QUOTAS, "quota-ttl-s": 0.1, "auth-token": TOKEN, "tick-s": 0.1}))
+    ledger = pg_schemas()
+    a = Collector(ledger, "--config", str(cfg), log_path=tmp_path / "a.log").start()
+    try:
+        b = Collector(ledger, "--config", str(cfg), log_path=tmp_path / "b.log").start()
+        try:
+            post_spans(a, call_span(team="secops", input_tokens=700, output_tokens=200))
+            post_spans(b, call_span(team="secops", input_tokens=300, output_tokens=100))
+            post_spans(b, call_span(team="ml", input_tokens=10, output_tokens=5))
+            want = by_key(wait_for(a, lambda s: by_key(s)[("secops", None)]["used_tokens"] >= 1300
+                                   and by_key(s)[("ml", None)]["used_usd"] > 0))  # fmt: skip
+            got = by_key(wait_for(b, lambda s: by_key(s) == want))
+            assert got == want
+            assert want[("secops", None)]["used_tokens"] == 1300 and want[("secops", None)]["exceeded"] is False
+        finally:
+            b.stop()
+    finally:
+        a.stop()
