@@ -118,6 +118,7 @@ METRIC_TASK_ANOMALIES: Final = "llm_task_anomalies"
 METRIC_PROMPT_COST: Final = "llm_prompt_cost_usd"
 METRIC_BUDGET: Final = "llm_budget_usd"
 METRIC_AVOIDED_COST: Final = "llm_avoided_cost_usd"
+METRIC_AVOIDED_CALLS: Final = "llm_avoided_calls"  # LLM calls skip_unchanged did not make
 
 UNATTRIBUTED: Final = "unattributed"
 TOKEN_TYPES: Final = ("input", "cache_read", "cache_write", "output")

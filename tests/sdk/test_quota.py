@@ -272,3 +272,18 @@ def test_a_forked_child_process_gets_its_own_refresher(monkeypatch: pytest.Monke
     finally:
         quota.configure(None)
         endpoint.shutdown()
+
+
+def test_the_core_that_opentelemetry_instrument_runs_starts_and_stops_the_refresher_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llm_otel.sdk import instrument as core
+
+    monkeypatch.setenv("LLM_OTEL_QUOTA_URL", "http://127.0.0.1:9/")
+    core.ensure_core()
+    try:
+        r = quota.refresher()
+        assert r is not None and r.url == "http://127.0.0.1:9/v1/quotas"
+    finally:
+        core.release_core()
+    assert quota.refresher() is None

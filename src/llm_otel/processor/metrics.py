@@ -57,6 +57,11 @@ COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
     semconv.METRIC_UNPRICED_CALLS: (("provider", "model", "reason"), "LLM calls that could not be priced."),
     semconv.METRIC_PROMPT_COST: (("template", "version", "provider", "model"), "LLM spend in USD by prompt template."),
     semconv.METRIC_TASK_ANOMALIES: (("team", "task_type", "kind"), "Tasks flagged as cost anomalies."),
+    semconv.METRIC_AVOIDED_COST: (
+        ("team", "task_type"),
+        "USD not spent: LLM runs skip_unchanged skipped because their input had not changed.",
+    ),
+    semconv.METRIC_AVOIDED_CALLS: (("team", "task_type"), "LLM calls skip_unchanged did not make."),
 }
 _ATTRIBUTION_LABELS = frozenset(("team", "task_type"))
 

@@ -36,8 +36,9 @@ from llm_otel.processor.decode import Decoded
 from llm_otel.processor.dialects import decode_attributes, normalize_decoded
 from llm_otel.processor.errors import MalformedSpan
 from llm_otel.processor.ledger import PricedCall
+from llm_otel.processor.ledger.avoided import avoided_delta
 from llm_otel.processor.metrics import ProcessorMetrics
-from llm_otel.processor.record import CallRecord, TaskSpanRecord
+from llm_otel.processor.record import AvoidedRecord, CallRecord, TaskSpanRecord
 from llm_otel.processor.rollup import Rollup
 
 log = logging.getLogger("llm_otel.processor.pipeline")
@@ -69,6 +70,7 @@ class _Batch:
     origins: list[Any] | None  # (resource, scope, span) per call, when forwarding
     size: int
     future: Future[list[str]] = field(default_factory=Future)  # reasons of calls the ledger refused
+    avoided: list[AvoidedRecord] = field(default_factory=list)  # skip_unchanged spans (never priced)
 
 
 def rejection_reason(exc: MalformedSpan) -> str:
@@ -126,10 +128,12 @@ class Pipeline:
 
     def normalize(
         self, decoded: Decoded, transport: str
-    ) -> tuple[list[CallRecord], list[TaskSpanRecord], list[Any] | None, int, int, list[str]]:
-        """Every span of the request through its dialect reader; returns calls, task spans, origins, counts."""
+    ) -> tuple[list[CallRecord], list[TaskSpanRecord], list[Any] | None, int, int, list[str], list[AvoidedRecord]]:
+        """Every span of the request through its dialect reader; returns calls, task spans, origins,
+        counts, and skipped runs (``skip_unchanged``)."""
         calls: list[CallRecord] = []
         tasks: list[TaskSpanRecord] = []
+        avoided: list[AvoidedRecord] = []
         origins: list[Any] | None = [] if self.forwarder is not None else None
         received = decoded.rejected
         rejected = decoded.rejected
@@ -163,16 +167,18 @@ class Pipeline:
                         calls.append(rec)
                         if origins is not None:
                             origins.append((rs.resource, ss.scope, span))
+                    elif type(rec) is AvoidedRecord:
+                        avoided.append(rec)
                     else:
                         tasks.append(rec)  # type: ignore[arg-type]
         self.metrics.spans_received.labels(transport).inc(received)
-        return calls, tasks, origins, received, rejected, reasons
+        return calls, tasks, origins, received, rejected, reasons, avoided
 
     async def ingest(self, decoded: Decoded, transport: str) -> IngestResult:
         """Normalize the request's spans and wait until their rows are durable."""
-        calls, tasks, origins, received, rejected, reasons = self.normalize(decoded, transport)
-        if calls or tasks:
-            refused = await asyncio.wrap_future(self.submit(calls, tasks, origins))
+        calls, tasks, origins, received, rejected, reasons, avoided = self.normalize(decoded, transport)
+        if calls or tasks or avoided:
+            refused = await asyncio.wrap_future(self.submit(calls, tasks, origins, avoided=avoided))
             if refused:
                 rejected += len(refused)
                 self.metrics.spans_rejected.labels(transport, "invalid_record").inc(len(refused))
@@ -185,13 +191,19 @@ class Pipeline:
         return IngestResult(received - rejected, rejected, message)
 
     def submit(
-        self, calls: list[CallRecord], tasks: list[TaskSpanRecord], origins: list[Any] | None = None
+        self,
+        calls: list[CallRecord],
+        tasks: list[TaskSpanRecord],
+        origins: list[Any] | None = None,
+        *,
+        avoided: list[AvoidedRecord] | None = None,
     ) -> Future[list[str]]:
         """Queue records for the writer; the future resolves when they are durable (or fails).
 
         Its result: the reasons of the calls the ledger refused to store (rejected, not counted)."""
-        size = len(calls) + len(tasks)
-        batch = _Batch(calls, tasks, origins, size)
+        avoided = avoided or []
+        size = len(calls) + len(tasks) + len(avoided)
+        batch = _Batch(calls, tasks, origins, size, avoided=avoided)
         with self._cond:
             if self._closing:
                 raise Unavailable("the processor is shutting down")
@@ -260,6 +272,9 @@ class Pipeline:
                 if gc_paused:
                     gc.enable()
             self._count_calls(outcomes)  # committed: count now, even if the task spans below fail
+            skipped = [a for b in batches for a in b.avoided]
+            if skipped:
+                self._count_avoided(skipped, self.ledger.record_avoided(skipped))
             span_outcomes = [self.ledger.upsert_task_span(ts) for b in batches for ts in b.task_spans]
         except Exception as exc:
             self._healthy = False
@@ -295,6 +310,16 @@ class Pipeline:
                 self.rollup.call_seen(task_id)
         except Exception:
             log.exception("counting a committed batch failed; the ledger has it, metrics resume on restart")
+
+    def _count_avoided(self, records: list[AvoidedRecord], stored: list[bool]) -> None:
+        """Counters for committed skipped runs; a span seen before counts as a duplicate. Never raises."""
+        try:
+            self.metrics.business.apply_deltas([avoided_delta(records, stored)])
+            duplicates = stored.count(False)
+            if duplicates:
+                self.metrics.spans_duplicate.labels("span").inc(duplicates)
+        except Exception:
+            log.exception("counting committed avoided runs failed; the ledger has them, metrics resume on restart")
 
     def _dequeued(self, size: int) -> None:
         with self._cond:

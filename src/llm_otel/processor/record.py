@@ -8,6 +8,7 @@ attributes again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from llm_otel.pricing.usage import Usage
 
@@ -64,3 +65,23 @@ class TaskSpanRecord:
     start_ns: int
     end_ns: int
     budget_usd: float | None = None
+
+
+@dataclass(slots=True)
+class AvoidedRecord:
+    """The span ``skip_unchanged`` emits when it skips a call: what the skipped run would have cost.
+
+    Counted once per (trace id, span id) into ``llm_avoided_cost_usd`` / ``llm_avoided_calls``.
+    """
+
+    trace_id: str
+    span_id: str
+    start_ns: int
+    task_id: str | None
+    task_type: str | None
+    team: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cost_usd: Decimal  # from the float attribute's repr (exact for what the SDK sent)

@@ -111,7 +111,6 @@ def uninstrument() -> None:
         for name in list(_installed):
             uninstall_wrapper(name)
         release_core()
-        quota.configure(None)  # never raises
         _options = Options()
         content.set_capture_content(None)
 
@@ -137,6 +136,8 @@ def ensure_core(tracer_provider: trace.TracerProvider | None = None) -> None:
             target = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
             if isinstance(target, TracerProvider) and attribution.add_to(target):
                 _stamped.append(target)
+            if quota.refresher() is None and os.environ.get(quota.ENV_URL):  # e.g. via opentelemetry-instrument
+                quota.configure(os.environ[quota.ENV_URL])  # never raises
             _core_ready = True
         except Exception:
             log.warning("llm-otel could not set up tracing; LLM calls go on untraced", exc_info=True)
@@ -152,6 +153,7 @@ def release_core() -> None:
             except Exception:
                 log.debug("llm-otel could not remove its span processor", exc_info=True)
         _stamped.clear()
+        quota.configure(None)  # stops the quota refresher; never raises
         _core_ready = False
         try:
             call.set_tracer_provider(None)  # back to the global provider, lazily

@@ -25,9 +25,9 @@ from llm_otel.processor.dialects import (
     own,
 )
 from llm_otel.processor.dialects.attributes import decode_attributes
-from llm_otel.processor.record import CallRecord, TaskSpanRecord
+from llm_otel.processor.record import AvoidedRecord, CallRecord, TaskSpanRecord
 
-Record = CallRecord | TaskSpanRecord
+Record = CallRecord | TaskSpanRecord | AvoidedRecord
 Reader = Callable[[Any, Mapping[str, object], Mapping[str, object]], Record | None]
 
 _MAX_CACHED_SCOPES: Final = 4096  # scope names come from senders: bound what they can make us keep
@@ -72,7 +72,8 @@ def _reader(scope_name: str) -> Reader:
 
 
 def normalize(span: Any, resource_attributes: Mapping[str, object], scope_name: str) -> Record | None:
-    """One OTLP span as a ``CallRecord`` (a leaf LLM call), a ``TaskSpanRecord``, or None (anything else).
+    """One OTLP span as a ``CallRecord`` (a leaf LLM call), a ``TaskSpanRecord``, an ``AvoidedRecord``
+    (a call ``skip_unchanged`` skipped), or None (anything else).
 
     None for HTTP/DB spans, count-tokens calls, and agent/workflow/chain spans that carry
     sums of their children (they must never be priced). Raises ``MalformedSpan`` for a span

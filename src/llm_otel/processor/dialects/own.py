@@ -8,6 +8,8 @@ cache-write TTL splits, Anthropic ``usage.iterations`` and the task span.
   never priced, whatever it carries.
 - a span with a leaf ``gen_ai.operation.name`` (chat, text_completion, embeddings,
   generate_content) -> ``CallRecord``.
+- ``llm_otel.skip_unchanged`` (INTERNAL, ``llm_otel.avoided.*``) -> ``AvoidedRecord``: a call
+  the SDK did not make because its input had not changed; never priced.
 - anything else (agent scopes, ...) -> None.
 """
 
@@ -15,16 +17,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 from llm_otel import semconv
 from llm_otel.processor.dialects import common
 from llm_otel.processor.errors import MalformedSpan
-from llm_otel.processor.record import CallRecord, TaskSpanRecord
+from llm_otel.processor.record import AvoidedRecord, CallRecord, TaskSpanRecord
 
 DIALECT: Final = "llm_otel"
 
 _TASK_PREFIX: Final = semconv.TASK_SPAN_NAME_PREFIX
+#: The span ``llm_otel.sdk.unchanged`` emits for a skipped run (pinned equal by a test).
+AVOIDED_SPAN_NAME: Final = "llm_otel.skip_unchanged"
+_AVOIDED = semconv.AVOIDED_PREFIX
+MAX_AVOIDED_COUNT: Final = 10**15  # calls/tokens of one skipped run: past this it cannot be true
+MAX_AVOIDED_USD: Final = 1e9
 
 
 def is_task_span(span: Any, attrs: Mapping[str, object]) -> bool:
@@ -35,8 +43,12 @@ def is_task_span(span: Any, attrs: Mapping[str, object]) -> bool:
     return name.startswith(_TASK_PREFIX) and (len(name) == len(_TASK_PREFIX) or name[len(_TASK_PREFIX)] == " ")
 
 
-def read(span: Any, attrs: Mapping[str, object], resource: Mapping[str, object]) -> CallRecord | TaskSpanRecord | None:
-    """The record of one of our spans, or None when it is neither a call nor a task span."""
+def read(
+    span: Any, attrs: Mapping[str, object], resource: Mapping[str, object]
+) -> CallRecord | TaskSpanRecord | AvoidedRecord | None:
+    """The record of one of our spans, or None when it is neither a call, a task span nor a skipped run."""
+    if span.name == AVOIDED_SPAN_NAME:
+        return read_avoided_span(span, attrs, resource)
     if is_task_span(span, attrs):
         return read_task_span(span, attrs, resource)
     operation = common.leaf_operation(attrs.get(semconv.GEN_AI_OPERATION_NAME))
@@ -110,4 +122,38 @@ def read_task_span(span: Any, attrs: Mapping[str, object], resource: Mapping[str
         start_ns=span.start_time_unix_nano,
         end_ns=span.end_time_unix_nano,
         budget_usd=float(budget) if budget is not None else None,
+    )
+
+
+def _avoided_count(attrs: Mapping[str, object], name: str) -> int:
+    key = _AVOIDED + name
+    value = attrs.get(key)
+    if value is None:
+        return 0
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= MAX_AVOIDED_COUNT:
+        raise MalformedSpan(f"{key} must be an integer >= 0, got {str(value)[:40]!r}", attribute=key)
+    return value
+
+
+def read_avoided_span(span: Any, attrs: Mapping[str, object], resource: Mapping[str, object]) -> AvoidedRecord:
+    """The skip span as an ``AvoidedRecord``; negative, fractional or non-finite amounts are malformed."""
+    key = _AVOIDED + "cost_usd"
+    cost = attrs.get(key, 0.0)
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= cost <= MAX_AVOIDED_USD:
+        raise MalformedSpan(f"{key} must be a finite number >= 0, got {str(cost)[:40]!r}", attribute=key)
+    return AvoidedRecord(
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        start_ns=span.start_time_unix_nano,
+        task_id=common.text(attrs, semconv.TASK_ID),
+        task_type=common.text(attrs, semconv.TASK_TYPE),
+        team=common.text(attrs, semconv.TEAM) or common.text(resource, semconv.TEAM),
+        calls=_avoided_count(attrs, "calls"),
+        input_tokens=_avoided_count(attrs, "input_tokens"),
+        output_tokens=_avoided_count(attrs, "output_tokens"),
+        cache_read_tokens=_avoided_count(attrs, "cache_read.input_tokens"),
+        # repr() is the shortest text that round-trips the float: 0.1 -> Decimal("0.1"), not 0.1000000000000000055...
+        cost_usd=Decimal(repr(float(cost))) if cost else Decimal(0),
     )

@@ -17,7 +17,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
-from llm_otel.processor.ledger import queries, tasks, writes
+from llm_otel.processor.ledger import avoided, queries, tasks, writes
 from llm_otel.processor.ledger.dialect import Cursor, Dialect, LedgerError
 from llm_otel.processor.ledger.model import (
     CallOutcome,
@@ -29,7 +29,7 @@ from llm_otel.processor.ledger.model import (
     TaskSpanOutcome,
 )
 from llm_otel.processor.ledger.schema import CURRENT_VERSION, SchemaTooNew, migrate, schema_version
-from llm_otel.processor.record import TaskSpanRecord
+from llm_otel.processor.record import AvoidedRecord, TaskSpanRecord
 
 log = logging.getLogger("llm_otel.processor.ledger")
 T = TypeVar("T")
@@ -127,6 +127,24 @@ class Ledger:
         now = time.time_ns()
         horizon = self.horizon_ns(now)
         return self._run(lambda cur: writes.record_calls(cur, self.dialect, calls, now, horizon, self.replica))
+
+    def record_avoided(self, records: Sequence[AvoidedRecord]) -> list[bool]:
+        """Record skipped runs (``skip_unchanged``) in one transaction, durable when this returns.
+
+        One bool per record, in order: True when newly stored (its cost and calls were added to
+        this replica's totals), False for a span already in the ledger (or repeated in the batch).
+        Raises LedgerError (nothing kept) if the database fails.
+        """
+        if not records:
+            return []
+        for r in records:
+            if (
+                not (r.cost_usd.is_finite() and r.cost_usd >= 0)
+                or min(r.calls, r.input_tokens, r.output_tokens, r.cache_read_tokens) < 0
+            ):
+                raise ValueError(f"avoided run {r.trace_id}:{r.span_id} has a negative or non-finite amount")
+        now = time.time_ns()
+        return self._run(lambda cur: avoided.record_avoided(cur, self.dialect, records, now, self.replica))
 
     def upsert_task_span(self, span: TaskSpanRecord) -> TaskSpanOutcome:
         """Apply the span ``llm_otel.task()`` emitted (type, team, status, start/end, budget)."""

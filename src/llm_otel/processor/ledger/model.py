@@ -26,6 +26,8 @@ COUNTER_LABELS: dict[str, tuple[str, ...]] = {
     semconv.METRIC_UNPRICED_CALLS: ("provider", "model", "reason"),
     semconv.METRIC_PROMPT_COST: ("template", "version", "provider", "model"),
     semconv.METRIC_TASK_ANOMALIES: ("team", "task_type", "kind"),
+    semconv.METRIC_AVOIDED_COST: ("team", "task_type"),
+    semconv.METRIC_AVOIDED_CALLS: ("team", "task_type"),
 }
 
 #: Anomaly kinds a task row can carry (issue 7).

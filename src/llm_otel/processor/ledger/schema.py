@@ -194,6 +194,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX ledger_tasks_first_call ON ledger_tasks (first_call_ns)",
         ),
     ),
+    Migration(
+        4,
+        "runs skip_unchanged avoided, counted once per span (issue 7)",
+        (
+            """CREATE TABLE ledger_avoided (
+                trace_id TEXT NOT NULL,
+                span_id TEXT NOT NULL,
+                start_ns BIGINT NOT NULL,
+                recorded_ns BIGINT NOT NULL,
+                replica TEXT NOT NULL,
+                task_id TEXT,
+                task_type TEXT,
+                team TEXT,
+                calls BIGINT NOT NULL,
+                tokens_input BIGINT NOT NULL,
+                tokens_output BIGINT NOT NULL,
+                tokens_cache_read BIGINT NOT NULL,
+                cost_usd {dec} NOT NULL,
+                PRIMARY KEY (trace_id, span_id)
+            )""",
+            "CREATE INDEX ledger_avoided_start ON ledger_avoided (start_ns)",
+        ),
+    ),
 )
 
 CURRENT_VERSION = MIGRATIONS[-1].version
