@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.processor.collector_proc import Collector
-from tests.processor.spans_pb import call_span, request
 
 from llm_otel import semconv
 from llm_otel.processor.config import ConfigError, Quota, build_config
 from llm_otel.processor.quotas import month_bounds
+from processor.collector_proc import Collector
+from processor.spans_pb import call_span, request
 
 TOKEN = "s3cret-quota-token"
 QUOTAS = [

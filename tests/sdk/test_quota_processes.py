@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.processor.collector_proc import Collector
 
 from llm_otel.demo.fake_api import FakeAPIServer
+from processor.collector_proc import Collector
 
 TOKEN = "quota-test-token"
 WORKERS = 3
