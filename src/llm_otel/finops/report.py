@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from llm_otel.finops.commitments import analyze, result_json
 from llm_otel.finops.forecast import daily_points, forecast_month, past_accuracy
-from llm_otel.finops.showback import Group, group_calls, inclusive_input
+from llm_otel.finops.showback import Group, group_calls
 from llm_otel.pricing.book import PriceBook
 from llm_otel.processor.ledger import CallRow, TaskRow, open_ledger
 
@@ -98,7 +98,7 @@ def series(calls: Sequence[CallRow], tasks: Sequence[TaskRow]) -> dict[str, Any]
         day = _day(c.start_ns)
         spend[day][c.team or "unattributed"] += c.cost_total
         cache[day][0] += c.tokens_cache_read or 0
-        cache[day][1] += inclusive_input(c)
+        cache[day][1] += c.inclusive_input_tokens
     dist: dict[str, list[str]] = defaultdict(list)
     for t in tasks:
         dist[t.task_type or "unattributed"].append(money(t.cost))

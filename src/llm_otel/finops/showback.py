@@ -121,11 +121,6 @@ def _dim(row: CallRow, dim: str) -> str:
     return value or UNATTRIBUTED
 
 
-def inclusive_input(row: CallRow) -> int:
-    """Inclusive input tokens of a call row (the ledger stores the uncached part in tokens_input)."""
-    return (row.tokens_input or 0) + (row.tokens_cache_read or 0) + (row.tokens_cache_write or 0)
-
-
 def group_calls(calls: Iterable[CallRow], tasks: Iterable[TaskRow], by: Sequence[str]) -> list[Group]:
     """Aggregates calls into groups keyed by ``by``; task statistics come from the tasks seen in each group."""
     for dim in by:
@@ -143,7 +138,7 @@ def group_calls(calls: Iterable[CallRow], tasks: Iterable[TaskRow], by: Sequence
         g.calls += 1
         g.error_calls += row.error_type is not None
         g.unpriced_calls += row.cost_source == "unpriced"
-        g.input_tokens += inclusive_input(row)
+        g.input_tokens += row.inclusive_input_tokens
         g.cache_read_tokens += row.tokens_cache_read or 0
         g.cache_write_tokens += row.tokens_cache_write or 0
         g.output_tokens += row.tokens_output or 0

@@ -343,7 +343,7 @@ class ProcessorMetrics:
         t, k = g("team", team), g("task_type", task_type)
         for c in calls:
             labels = (g("provider", c.provider), g("model", c.model), t, k)
-            inp = (c.tokens_input or 0) + (c.tokens_cache_read or 0) + (c.tokens_cache_write or 0)
+            inp = c.inclusive_input_tokens
             self.call_input_tokens.labels(*labels).observe(inp)
             self.call_cached_input_ratio.labels(*labels).observe((c.tokens_cache_read or 0) / inp if inp else 0.0)
             self.call_tool_schema_bytes.labels(*labels).observe(c.tools_bytes or 0)

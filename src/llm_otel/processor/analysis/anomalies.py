@@ -26,8 +26,6 @@ from statistics import median
 
 from llm_otel.processor.ledger import CallRow
 
-from .economics import inclusive_input
-
 RUNAWAY = "runaway"
 RETRY_LOOP = "retry_loop"
 CONTEXT_BLOWUP = "context_blowup"
@@ -89,7 +87,7 @@ def retry_count(calls: Sequence[CallRow]) -> int:
     for prev, cur in itertools.pairwise(ordered):
         if prev.model != cur.model:
             continue
-        p_in, c_in = inclusive_input(prev), inclusive_input(cur)
+        p_in, c_in = prev.inclusive_input_tokens, cur.inclusive_input_tokens
         after_error = prev.error_type is not None and c_in >= p_in * 0.99
         near_identical = (
             p_in > 0 and abs(c_in - p_in) <= 0.01 * p_in and prev.messages_count == cur.messages_count
@@ -101,7 +99,7 @@ def retry_count(calls: Sequence[CallRow]) -> int:
 
 def context_blowup(calls: Sequence[CallRow], factor: float) -> dict[str, float] | None:
     ordered = sorted(calls, key=lambda c: (c.start_ns, c.span_id))
-    inputs = [inclusive_input(c) for c in ordered if c.error_type is None]
+    inputs = [c.inclusive_input_tokens for c in ordered if c.error_type is None]
     if len(inputs) < 2 or inputs[0] <= 0:
         return None
     worst = max(inputs[1:])

@@ -16,10 +16,6 @@ from llm_otel.processor.ledger import CallRow, TaskEconomics
 TOOL_BYTES_PER_TOKEN = 4
 
 
-def inclusive_input(call: CallRow) -> int:
-    return (call.tokens_input or 0) + (call.tokens_cache_read or 0) + (call.tokens_cache_write or 0)
-
-
 def task_economics(calls: Sequence[CallRow]) -> TaskEconomics:
     """Economics of a task's counted calls (in start order).
 
@@ -28,7 +24,7 @@ def task_economics(calls: Sequence[CallRow]) -> TaskEconomics:
     whole previous context): ``sum(min(input_i, input_{i-1}))`` over calls after the first.
     """
     ordered = sorted(calls, key=lambda c: (c.start_ns, c.span_id))
-    inputs = [inclusive_input(c) for c in ordered]
+    inputs = [c.inclusive_input_tokens for c in ordered]
     if not ordered:
         return TaskEconomics(turns=0, tokens_resent=0)
     total_input = sum(inputs)

@@ -247,6 +247,11 @@ class CallRow:
     late: bool
     service_name: str | None
 
+    @property
+    def inclusive_input_tokens(self) -> int:
+        """Input tokens inclusive of cache reads and writes (``tokens_input`` is the uncached part)."""
+        return (self.tokens_input or 0) + (self.tokens_cache_read or 0) + (self.tokens_cache_write or 0)
+
 
 @dataclass(frozen=True, slots=True)
 class TaskRow:
