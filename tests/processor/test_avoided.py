@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ledger_support import call, flat_totals, pg_schema_url, sqlite_url
@@ -18,10 +19,14 @@ from llm_otel import semconv
 from llm_otel.processor.dialects import normalize
 from llm_otel.processor.dialects.own import AVOIDED_SPAN_NAME
 from llm_otel.processor.errors import MalformedSpan
-from llm_otel.processor.ledger import dialect_for, open_ledger
+from llm_otel.processor.ledger import LedgerError, dialect_for, open_ledger
 from llm_otel.processor.ledger.schema import migrate
 from llm_otel.processor.ledger.writes import record_calls
+from llm_otel.processor.metrics import ProcessorMetrics
+from llm_otel.processor.pipeline import Pipeline, Unavailable
 from llm_otel.processor.record import AvoidedRecord
+from llm_otel.processor.rollup import Rollup
+from llm_otel.processor.server import make_pricer
 from llm_otel.sdk import unchanged
 
 COST, CALLS = semconv.METRIC_AVOIDED_COST, semconv.METRIC_AVOIDED_CALLS
@@ -175,3 +180,64 @@ def test_a_v3_ledger_is_migrated_to_hold_avoided_runs_and_keeps_its_calls(url: s
         assert led.get_task("old-task") is not None
         assert led.record_avoided([avoided()]) == [True]
         assert flat_totals(led)[(COST, ("secops", "policy_review"))] == Decimal("0.0123")
+
+
+# --- pipeline --------------------------------------------------------------------------------
+
+
+class FlakyLedger:
+    """A real ledger whose next ``record_avoided`` fails like a dropped database connection."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+        self.fail_next = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    def record_avoided(self, records: Any) -> list[bool]:
+        if self.fail_next:
+            self.fail_next = False
+            raise LedgerError("ledger (sqlite) write failed: OperationalError: disk I/O error")
+        return list(self._ledger.record_avoided(records))
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[tuple[Pipeline, ProcessorMetrics, FlakyLedger]]:
+    ledger = FlakyLedger(open_ledger(f"sqlite:///{tmp_path}/l.db"))
+    metrics = ProcessorMetrics()
+    rollup = Rollup(ledger, metrics, grace_period_s=5, idle_timeout_s=60)
+    pipe = Pipeline(ledger, metrics, rollup, price=make_pricer(None), tick_s=3600)
+    pipe.start()
+    yield pipe, metrics, ledger
+    pipe.close()
+    ledger.close()
+
+
+def test_the_pipeline_counts_a_redelivered_avoided_run_once_and_as_a_duplicate(
+    pipeline: tuple[Pipeline, ProcessorMetrics, FlakyLedger],
+) -> None:
+    pipe, metrics, ledger = pipeline
+    rec = normalize(skip_span(), {}, semconv.INSTRUMENTATION_SCOPE)
+    assert isinstance(rec, AvoidedRecord)
+    for _ in range(2):
+        assert pipe.submit([], [], avoided=[rec]).result(10) == []
+    assert metrics.business.value(COST, team="secops", task_type="policy_review") == Decimal("0.0123")
+    assert metrics.business.value(CALLS) == 2
+    assert metrics.spans_duplicate.labels("span")._value.get() == 1
+    assert flat_totals(ledger)[(COST, ("secops", "policy_review"))] == Decimal("0.0123")
+
+
+def test_when_the_ledger_fails_the_sender_is_told_to_retry_and_the_retry_counts_once(
+    pipeline: tuple[Pipeline, ProcessorMetrics, FlakyLedger],
+) -> None:
+    pipe, metrics, ledger = pipeline
+    rec = normalize(skip_span(), {}, semconv.INSTRUMENTATION_SCOPE)
+    ledger.fail_next = True
+    with pytest.raises(Unavailable):
+        pipe.submit([], [], avoided=[rec]).result(10)
+    assert metrics.business.value(COST) == 0
+    pipe._probe()  # what the writer does on its next tick: the ledger answers again
+    assert pipe.submit([], [], avoided=[rec]).result(10) == []
+    assert pipe.submit([], [], avoided=[rec]).result(10) == []
+    assert metrics.business.value(COST) == Decimal("0.0123")

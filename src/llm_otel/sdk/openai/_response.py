@@ -8,7 +8,9 @@ wrapper's guard: these functions may raise, the caller swallows it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from llm_otel.pricing.usage import Usage
@@ -36,7 +38,31 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def _none(name: str) -> Any:
+    return None
+
+
+def _getter(obj: Any) -> Callable[[str], Any]:
+    """``lambda name: _get(obj, name)``, but one dict's ``get`` for a dict or a pydantic model.
+
+    Hot path (per call): an object read for several fields is looked at once, not per field.
+    """
+    if obj is None:
+        return _none
+    if type(obj) is dict:
+        return obj.get
+    own = getattr(obj, "__dict__", None)
+    extra = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
+    if type(own) is dict and extra is not _NO_EXTRA:
+        return {**extra, **own}.get if extra else own.get
+    return partial(_get, obj)
+
+
 def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    if value is None:
+        return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -51,24 +77,31 @@ def usage_from_openai(usage: Any) -> Usage | None:
     """
     if usage is None:
         return None
-    input_tokens = _int(_get(usage, "prompt_tokens"))
-    if input_tokens is not None or _get(usage, "input_tokens") is None:
-        in_details = _get(usage, "prompt_tokens_details")
-        output_tokens = _int(_get(usage, "completion_tokens"))
-        out_details = _get(usage, "completion_tokens_details")
+    get = _getter(usage)
+    input_tokens = _int(get("prompt_tokens"))
+    if input_tokens is not None or get("input_tokens") is None:
+        in_details = _getter(get("prompt_tokens_details"))
+        output_tokens = _int(get("completion_tokens"))
+        out_details = get("completion_tokens_details")
     else:
-        input_tokens = _int(_get(usage, "input_tokens"))
-        in_details = _get(usage, "input_tokens_details")
-        output_tokens = _int(_get(usage, "output_tokens"))
-        out_details = _get(usage, "output_tokens_details")
-    write_details = _get(in_details, "cache_write_tokens_details")
+        input_tokens = _int(get("input_tokens"))
+        in_details = _getter(get("input_tokens_details"))
+        output_tokens = _int(get("output_tokens"))
+        out_details = get("output_tokens_details")
+    write_details = in_details("cache_write_tokens_details")
+    if write_details is None:
+        write_30m = write_12h = None
+    else:
+        write_get = _getter(write_details)
+        write_30m = _int(write_get("ttl_30m_tokens"))
+        write_12h = _int(write_get("ttl_12h_tokens"))
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cache_read_tokens=_int(_get(in_details, "cached_tokens")),
-        cache_write_tokens=_int(_get(in_details, "cache_write_tokens")),
-        cache_write_30m_tokens=_int(_get(write_details, "ttl_30m_tokens")),
-        cache_write_12h_tokens=_int(_get(write_details, "ttl_12h_tokens")),
+        cache_read_tokens=_int(in_details("cached_tokens")),
+        cache_write_tokens=_int(in_details("cache_write_tokens")),
+        cache_write_30m_tokens=write_30m,
+        cache_write_12h_tokens=write_12h,
         reasoning_tokens=_int(_get(out_details, "reasoning_tokens")),
     )
 
@@ -91,17 +124,18 @@ def _str(value: Any) -> str | None:
 
 def outcome_from_choices(response: Any) -> Outcome:
     """Chat Completions / Completions response (``choices[].finish_reason`` in choice order)."""
+    get = _getter(response)
     reasons: list[str] = []
-    for choice in _get(response, "choices") or ():
+    for choice in get("choices") or ():
         reason = _get(choice, "finish_reason")
         if isinstance(reason, str):
             reasons.append(reason)
     return Outcome(
-        usage=usage_from_openai(_get(response, "usage")),
-        response_model=_str(_get(response, "model")),
-        response_id=_str(_get(response, "id")),
+        usage=usage_from_openai(get("usage")),
+        response_model=_str(get("model")),
+        response_id=_str(get("id")),
         finish_reasons=reasons or None,
-        service_tier=_str(_get(response, "service_tier")),
+        service_tier=_str(get("service_tier")),
     )
 
 
