@@ -14,6 +14,7 @@ import csv
 import importlib.util
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def validate(data: Path, tmp: Path) -> dict[str, bool]:
     """Runs the validator CLI; rule name -> passed."""
-    exe = shutil.which("focus-validator")
+    # The script beside this interpreter (the venv's bin/, which need not be on PATH), else PATH's.
+    beside = Path(sys.executable).with_name("focus-validator")
+    exe = str(beside) if beside.exists() else shutil.which("focus-validator")
     spec = importlib.util.find_spec("focus_validator")
     if exe is None or spec is None or spec.origin is None:
         pytest.fail("focus-validator is not installed: pip install -e '.[focus-check]'")
