@@ -120,6 +120,14 @@ def _json_size(value: Any) -> int:
         return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
 
 
+_NUMBER_PARAMS = (
+    ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+)
+
+
 def request_attributes(kind: str, body: Mapping[str, Any]) -> dict[str, AttributeValue]:
     """Span attributes of the request parameters (no content: counts and sizes only)."""
     attrs: dict[str, AttributeValue] = {}
@@ -132,23 +140,21 @@ def request_attributes(kind: str, body: Mapping[str, Any]) -> dict[str, Attribut
             max_tokens = get("max_tokens")
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
         attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    for key, name in (
-        ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
-        ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ):
+    # Hot path (per call): most parameters are absent, so ``None`` is ruled out first.
+    for key, name in _NUMBER_PARAMS:
         value = get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
             attrs[name] = float(value)
     seed = get("seed")
-    if isinstance(seed, int) and not isinstance(seed, bool):
+    if seed is not None and isinstance(seed, int) and not isinstance(seed, bool):
         attrs[semconv.GEN_AI_REQUEST_SEED] = seed
     n = get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
+    if n is not None and isinstance(n, int) and not isinstance(n, bool) and n != 1:
         attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
     stop = get("stop")
-    if isinstance(stop, str):
+    if stop is None:
+        pass
+    elif isinstance(stop, str):
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
