@@ -474,7 +474,7 @@ def report_wrapper_core(
 def report_chunk_core(openai_body: str, anthropic_body: str, rounds: int) -> None:
     """Our per-chunk code alone, on parsed chunks in memory: what the end-to-end slope is too noisy to show.
 
-    OpenAI: the stream reader generator (``_read_chunks``, hiding the usage chunk as by default)
+    OpenAI: the stream reader generator (``_read`` over chat chunks, hiding the usage chunk as by default)
     against iterating the same chunks bare. Anthropic: the body wrapper's pass-through of each
     network read plus the ``stream_observer.item(event)`` call the SDK makes per event.
     """
@@ -487,7 +487,7 @@ def report_chunk_core(openai_body: str, anthropic_body: str, rounds: int) -> Non
 
     from llm_otel.sdk.anthropic.stream import BodyRecorder, RecordingBody
     from llm_otel.sdk.openai._state import StreamState
-    from llm_otel.sdk.openai._streams import _read_chunks
+    from llm_otel.sdk.openai._streams import _read
 
     def payloads(body: str) -> list[Any]:
         return [json.loads(e[e.index("data: ") + 6 :]) for e in _events(body) if "data: {" in e]
@@ -506,7 +506,7 @@ def report_chunk_core(openai_body: str, anthropic_body: str, rounds: int) -> Non
             pass
 
     def oa_ours() -> None:
-        for _ in _read_chunks(iter(oa_chunks), StreamState(None, "chat"), True):
+        for _ in _read(iter(oa_chunks), StreamState(None, "chat"), True):
             pass
 
     def an_bare() -> None:

@@ -3,9 +3,10 @@
 The proxy (``wrapt.ObjectProxy``) keeps the whole stream API: ``isinstance(s, Stream)``,
 ``.response``, ``close()``, context managers, ``__next__``; the helper streams
 (``chat.completions.stream()``, ``responses.stream()``) wrap it as their raw stream and
-work unchanged. Iteration goes through one generator per stream (``_read_chunks``,
-``_read_events`` and their async twins) that reads what it needs and yields the chunk:
-per chunk one generator step and a few attribute reads, no allocation.
+work unchanged. Iteration goes through one generator per stream (``_read`` or its async
+twin ``_aread``, which own the stream's end) and one observer (chat/completions chunks or
+Responses events) that reads what it needs: per chunk one generator step, one method call
+and a few attribute reads, no allocation.
 
 When llm-otel added ``stream_options.include_usage`` (the app did not ask for it),
 the usage-only chunk is not yielded and ``usage`` is dropped from every chunk's set
@@ -40,36 +41,77 @@ log = logging.getLogger("llm_otel")
 # A failure in our part is logged once and the chunks keep flowing unchanged.
 
 
-def _read_chunks(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> Iterator[Any]:
-    need_id = True
-    broken = False
-    try:
-        for chunk in inner:
-            if not broken:
-                try:
-                    if need_id:
-                        need_id = not state.first_chunk(chunk)
+class _ChunkObserver:
+    """Reads what a Chat Completions / Completions chunk tells the span; hides the usage-only chunk."""
+
+    __slots__ = ("broken", "hide_usage", "need_id", "state")
+
+    def __init__(self, state: StreamState, hide_usage: bool) -> None:
+        self.state = state
+        self.hide_usage = hide_usage
+        self.need_id = True
+        self.broken = False
+
+    def keep(self, chunk: Any) -> bool:
+        """Observes ``chunk``; False for the usage-only chunk the application did not ask for."""
+        usage = choices = None
+        if not self.broken:
+            try:
+                if self.need_id:
+                    self.need_id = not self.state.first_chunk(chunk)
+                usage = chunk.usage
+                choices = chunk.choices
+                for choice in choices:
+                    if choice.finish_reason is not None:
+                        self.state.finish_reason(choice)
+                if usage is not None:
+                    self.state.usage_chunk(chunk, usage, choices)
+            except Exception:
+                self.broken = True
+                self.state.broke()
+        if self.hide_usage:
+            try:
+                if self.broken:
                     usage = chunk.usage
                     choices = chunk.choices
-                    for choice in choices:
-                        if choice.finish_reason is not None:
-                            state.finish_reason(choice)
-                    if usage is not None:
-                        state.usage_chunk(chunk, usage, choices)
-                except Exception:
-                    broken = True
-                    state.broke()
-            if hide_usage:
-                try:
-                    if broken:
-                        usage = chunk.usage
-                        choices = chunk.choices
-                    if usage is not None and not choices:
-                        continue
-                    chunk.__pydantic_fields_set__.discard("usage")
-                except Exception:
-                    pass
-            yield chunk
+                if usage is not None and not choices:
+                    return False
+                chunk.__pydantic_fields_set__.discard("usage")
+            except Exception:
+                pass
+        return True
+
+
+class _EventObserver:
+    """Feeds the Responses events that carry the outcome to the span's state."""
+
+    __slots__ = ("broken", "state")
+
+    def __init__(self, state: StreamState, hide_usage: bool) -> None:
+        self.state = state
+        self.broken = False
+
+    def keep(self, event: Any) -> bool:
+        if not self.broken:
+            try:
+                if event.type in EVENTS_OF_INTEREST:
+                    self.state.feed_event(event)
+            except Exception:
+                self.broken = True
+                self.state.broke()
+        return True
+
+
+def _observer(state: StreamState, hide_usage: bool) -> _ChunkObserver | _EventObserver:
+    return (_EventObserver if state.events else _ChunkObserver)(state, hide_usage)
+
+
+def _read(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> Iterator[Any]:
+    keep = _observer(state, hide_usage).keep
+    try:
+        for item in inner:
+            if keep(item):
+                yield item
     except GeneratorExit:
         state.abandoned()
         raise
@@ -79,78 +121,12 @@ def _read_chunks(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> 
     state.end_of_stream()
 
 
-async def _aread_chunks(inner: AsyncIterator[Any], state: StreamState, hide_usage: bool) -> AsyncIterator[Any]:
-    need_id = True
-    broken = False
+async def _aread(inner: AsyncIterator[Any], state: StreamState, hide_usage: bool) -> AsyncIterator[Any]:
+    keep = _observer(state, hide_usage).keep
     try:
-        async for chunk in inner:
-            if not broken:
-                try:
-                    if need_id:
-                        need_id = not state.first_chunk(chunk)
-                    usage = chunk.usage
-                    choices = chunk.choices
-                    for choice in choices:
-                        if choice.finish_reason is not None:
-                            state.finish_reason(choice)
-                    if usage is not None:
-                        state.usage_chunk(chunk, usage, choices)
-                except Exception:
-                    broken = True
-                    state.broke()
-            if hide_usage:
-                try:
-                    if broken:
-                        usage = chunk.usage
-                        choices = chunk.choices
-                    if usage is not None and not choices:
-                        continue
-                    chunk.__pydantic_fields_set__.discard("usage")
-                except Exception:
-                    pass
-            yield chunk
-    except GeneratorExit:
-        state.abandoned()
-        raise
-    except BaseException as exc:
-        state.failed(exc)
-        raise
-    state.end_of_stream()
-
-
-def _read_events(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> Iterator[Any]:
-    broken = False
-    try:
-        for event in inner:
-            if not broken:
-                try:
-                    if event.type in EVENTS_OF_INTEREST:
-                        state.feed_event(event)
-                except Exception:
-                    broken = True
-                    state.broke()
-            yield event
-    except GeneratorExit:
-        state.abandoned()
-        raise
-    except BaseException as exc:
-        state.failed(exc)
-        raise
-    state.end_of_stream()
-
-
-async def _aread_events(inner: AsyncIterator[Any], state: StreamState, hide_usage: bool) -> AsyncIterator[Any]:
-    broken = False
-    try:
-        async for event in inner:
-            if not broken:
-                try:
-                    if event.type in EVENTS_OF_INTEREST:
-                        state.feed_event(event)
-                except Exception:
-                    broken = True
-                    state.broke()
-            yield event
+        async for item in inner:
+            if keep(item):
+                yield item
     except GeneratorExit:
         state.abandoned()
         raise
@@ -168,7 +144,7 @@ class TracedStream(wrapt.ObjectProxy):
         inner = getattr(stream, "_iterator", None)
         if inner is None:
             inner = iter(stream)
-        reader = (_read_events if state.events else _read_chunks)(inner, state, hide_usage)
+        reader = _read(inner, state, hide_usage)
         state.set_reader(reader)
         self._self_reader = reader
         # On the reader, not the proxy: `for c in client...create(stream=True)` drops the proxy at once.
@@ -195,7 +171,7 @@ class TracedAsyncStream(wrapt.ObjectProxy):
         inner = getattr(stream, "_iterator", None)
         if inner is None:
             inner = stream.__aiter__()
-        reader = (_aread_events if state.events else _aread_chunks)(inner, state, hide_usage)
+        reader = _aread(inner, state, hide_usage)
         state.set_reader(reader)
         self._self_reader = reader
         # On the reader, not the proxy: `for c in client...create(stream=True)` drops the proxy at once.
