@@ -159,3 +159,49 @@ def test_a_negative_delta_never_makes_an_exposed_counter_go_down() -> None:
     assert m.business.value("llm_tokens") == 60
     m.business.apply_deltas([{("llm_tokens", labels): Decimal(50)}])
     assert exposed() == 110
+
+
+def _task_histogram(metrics: ProcessorMetrics) -> dict[tuple[str, ...], float]:
+    """Every llm_task_cost_usd sample (buckets, count, sum) keyed by name and labels."""
+    return {
+        (s.name, *sorted(s.labels.items())): s.value  # type: ignore[arg-type]
+        for m in metrics.business.collect()
+        if m.name == "llm_task_cost_usd"
+        for s in m.samples
+    }
+
+
+def test_the_task_cost_histogram_resumes_from_the_ledger(setup: Any) -> None:
+    """A restarted processor exposes the same llm_task_cost_usd buckets, count and sum (no drop)."""
+    pipe, rollup, clock, metrics, ledger = setup
+    sizes = {"h1": 1, "h2": 40, "h3": 3}  # calls per task: different costs, different buckets
+    for task_id, n in sizes.items():
+        calls = [record(call_span(task_id=task_id, input_tokens=20_000 * (i + 1))) for i in range(n)]
+        write(pipe, calls, [task_span(task_id, status="ok" if task_id != "h3" else "error")])
+    clock.now += 6
+    assert rollup.tick() == 3
+    before = _task_histogram(metrics)
+    assert sum(v for k, v in before.items() if k[0] == "llm_task_cost_usd_count") == 3
+    assert len({v for k, v in before.items() if k[0] == "llm_task_cost_usd_bucket"}) > 2  # not all in one bucket
+
+    again = ProcessorMetrics()
+    again.business.resume(ledger.totals())
+    again.business.resume_task_costs(ledger.task_cost_histogram())
+    after = _task_histogram(again)
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert after[key] == pytest.approx(value, rel=1e-12), key
+    # The histogram is not a counter: it stays out of the counter totals.
+    assert "llm_task_cost_usd" not in ledger.totals()
+
+
+def test_a_task_finalized_twice_is_in_the_persisted_histogram_once(setup: Any) -> None:
+    pipe, _, _, _, ledger = setup
+    write(pipe, [record(call_span(task_id="once"))], [task_span("once")])
+    assert ledger.finalize_task("once") is not None
+    assert ledger.finalize_task("once") is None
+    hist = ledger.task_cost_histogram()
+    counts = [v for k, v in hist.items() if k[3] != "sum"]
+    assert counts == [1]
+    (total,) = [v for k, v in hist.items() if k[3] == "sum"]
+    assert total == ledger.get_task("once").cost

@@ -31,6 +31,7 @@ from prometheus_client.samples import Exemplar
 
 from llm_otel import semconv
 from llm_otel.processor.config import Budget
+from llm_otel.processor.ledger.model import TASK_COST_BUCKETS, TASK_COST_SUM
 
 OTHER = "other"
 UNKNOWN = "unknown"
@@ -65,10 +66,6 @@ COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 _ATTRIBUTION_LABELS = frozenset(("team", "task_type"))
 
-# Task cost buckets in USD: from sub-cent lookups to runaway agents.
-TASK_COST_BUCKETS: tuple[float, ...] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0,
-)  # fmt: skip
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _TRANSLATE = {c: "_" for c in range(32)} | {127: "_"}
@@ -166,6 +163,39 @@ class BusinessMetrics(Collector):
         """Start from the ledger's totals so a restart shows Prometheus no drop."""
         self.apply_deltas({(metric, labels): v for labels, v in series.items()} for metric, series in totals.items())
 
+    def resume_task_costs(self, persisted: Mapping[tuple[str | None, ...], Decimal]) -> None:
+        """Rebuild ``llm_task_cost_usd`` from the ledger's persisted histogram (``Ledger.task_cost_histogram``).
+
+        Bucket counts and the sum come back exactly as observed before the restart (exemplars do
+        not: they point at traces of the previous run). A bound no longer in TASK_COST_BUCKETS
+        counts in the first current bucket at or above it.
+        """
+        index = {repr(b): i for i, b in enumerate(TASK_COST_BUCKETS)} | {"+Inf": len(TASK_COST_BUCKETS)}
+        with self._lock:
+            for labels, amount in persisted.items():
+                if len(labels) != 4:
+                    continue
+                team, task_type, status, le = labels
+                key = (
+                    self._guard.value("team", team),
+                    self._guard.value("task_type", task_type),
+                    self._guard.value("status", status or UNKNOWN),
+                )
+                h = self._tasks.get(key)
+                if h is None:
+                    h = self._tasks[key] = _TaskHistogram(len(TASK_COST_BUCKETS))
+                if le == TASK_COST_SUM:
+                    h.sum += float(amount)
+                    continue
+                i = index.get(str(le))
+                if i is None:
+                    try:
+                        bound = float(str(le))
+                    except ValueError:
+                        continue
+                    i = next((j for j, b in enumerate(TASK_COST_BUCKETS) if b >= bound), len(TASK_COST_BUCKETS))
+                h.counts[i] += int(amount)
+
     def observe_task(
         self, team: str | None, task_type: str | None, status: str | None, cost: float, trace_id: str | None
     ) -> None:
@@ -175,7 +205,7 @@ class BusinessMetrics(Collector):
             self._guard.value("task_type", task_type),
             self._guard.value("status", status or UNKNOWN),
         )
-        i = 0
+        i = 0  # the bucket task_cost_bucket() persists it in
         while i < len(TASK_COST_BUCKETS) and cost > TASK_COST_BUCKETS[i]:
             i += 1
         with self._lock:

@@ -117,6 +117,7 @@ class Processor:
             else open_ledger(cfg.ledger, retention_days=cfg.retention_days, replica=cfg.replica)
         )
         self.metrics.business.resume(self.ledger.totals())
+        self.metrics.business.resume_task_costs(self.ledger.task_cost_histogram())
         for plugin in plugins:  # e.g. the FinOps wing's commitment gauges, wired by the CLI
             extra = plugin(self.ledger, cfg)
             if extra is not None:

@@ -155,7 +155,7 @@ class Ledger:
         """Mark a task final. Returns the row to exactly one caller across replicas (observe it once);
         None if it was already final or is unknown. ``status`` fills in a task that has no span."""
         at = now_ns if now_ns is not None else time.time_ns()
-        return self._run(lambda cur: tasks.finalize_task(cur, self.dialect, task_id, at, status))
+        return self._run(lambda cur: tasks.finalize_task(cur, self.dialect, task_id, at, status, self.replica))
 
     def set_task_analysis(
         self,
@@ -195,6 +195,15 @@ class Ledger:
         """
         replica = None if all_replicas else self.replica
         return self._run(lambda cur: queries.totals(cur, self.dialect, replica), readonly=True)
+
+    def task_cost_histogram(self, *, all_replicas: bool = False) -> dict[Labels, Decimal]:
+        """The persisted ``llm_task_cost_usd`` histogram: (team, task_type, status, le) -> amount.
+
+        ``le`` is a bucket's bound (a task count, not cumulative) or ``"sum"`` (exact cost sum).
+        What ``BusinessMetrics.resume_task_costs`` rebuilds the histogram from after a restart.
+        """
+        replica = None if all_replicas else self.replica
+        return self._run(lambda cur: queries.task_cost_histogram(cur, self.dialect, replica), readonly=True)
 
     def schema_version(self) -> int:
         return self._run(lambda cur: schema_version(cur, self.dialect), readonly=True)

@@ -30,6 +30,24 @@ COUNTER_LABELS: dict[str, tuple[str, ...]] = {
     semconv.METRIC_AVOIDED_CALLS: ("team", "task_type"),
 }
 
+#: ``llm_task_cost_usd`` bucket upper bounds in USD (from sub-cent lookups to runaway agents). Kept
+#: here because the ledger persists the histogram (``ledger_totals``, metric ``llm_task_cost_usd``,
+#: labels (team, task_type, status, le); ``le`` = ``"sum"`` holds the exact cost sum) so that it
+#: resumes after a restart like the counters do.
+TASK_COST_BUCKETS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0,
+)  # fmt: skip
+TASK_COST_SUM = "sum"  # the ``le`` label value of the histogram's exact sum in ledger_totals
+
+
+def task_cost_bucket(cost: float) -> str:
+    """The ``le`` label (``repr`` of the bound, or ``+Inf``) of the first bucket ``cost`` falls in."""
+    for bound in TASK_COST_BUCKETS:
+        if cost <= bound:
+            return repr(bound)
+    return "+Inf"
+
+
 #: Anomaly kinds a task row can carry (issue 7).
 ANOMALY_KINDS = ("runaway", "retry_loop", "context_blowup")
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from llm_otel import semconv
 from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect
 from llm_otel.processor.ledger.model import CallRow, Labels, TaskRow
 from llm_otel.processor.ledger.rows import call_row, task_row
 
 
-def totals(cur: Cursor, d: Dialect, replica: str | None) -> dict[str, dict[Labels, Decimal]]:
-    """Persisted counter totals: metric -> label tuple -> amount (see model.COUNTER_LABELS).
-
-    ``replica``: that replica's own totals (what its counters resume from); None: all replicas summed.
-    """
+def _persisted(cur: Cursor, d: Dialect, replica: str | None) -> dict[str, dict[Labels, Decimal]]:
+    """Every row of ``ledger_totals``, summed over replicas (or one replica's): metric -> labels -> amount."""
     if replica is None:
         cur.execute("SELECT metric, labels, value FROM ledger_totals")
     else:
@@ -32,6 +30,22 @@ def totals(cur: Cursor, d: Dialect, replica: str | None) -> dict[str, dict[Label
         if value:
             out.setdefault(metric, {})[tuple(json.loads(labels))] = value
     return out
+
+
+def totals(cur: Cursor, d: Dialect, replica: str | None) -> dict[str, dict[Labels, Decimal]]:
+    """Persisted counter totals: metric -> label tuple -> amount (see model.COUNTER_LABELS).
+
+    ``replica``: that replica's own totals (what its counters resume from); None: all replicas summed.
+    The task cost histogram kept in the same table is not a counter: see ``task_cost_histogram``.
+    """
+    out = _persisted(cur, d, replica)
+    out.pop(semconv.METRIC_TASK_COST, None)
+    return out
+
+
+def task_cost_histogram(cur: Cursor, d: Dialect, replica: str | None) -> dict[Labels, Decimal]:
+    """The persisted ``llm_task_cost_usd`` histogram: (team, task_type, status, le) -> amount."""
+    return _persisted(cur, d, replica).get(semconv.METRIC_TASK_COST, {})
 
 
 def calls_page(

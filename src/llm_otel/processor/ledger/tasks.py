@@ -13,7 +13,14 @@ from decimal import Decimal
 
 from llm_otel import semconv
 from llm_otel.processor.ledger.dialect import Cursor, Dialect
-from llm_otel.processor.ledger.model import ANOMALY_KINDS, TaskEconomics, TaskRow, TaskSpanOutcome
+from llm_otel.processor.ledger.model import (
+    ANOMALY_KINDS,
+    TASK_COST_SUM,
+    TaskEconomics,
+    TaskRow,
+    TaskSpanOutcome,
+    task_cost_bucket,
+)
 from llm_otel.processor.ledger.rows import task_row
 from llm_otel.processor.ledger.writes import apply_totals
 from llm_otel.processor.record import TaskSpanRecord
@@ -58,8 +65,14 @@ def upsert_task_span(cur: Cursor, d: Dialect, span: TaskSpanRecord, now_ns: int)
     return TaskSpanOutcome(span.task_id, duplicate=False, late=late)
 
 
-def finalize_task(cur: Cursor, d: Dialect, task_id: str, now_ns: int, status: str | None) -> TaskRow | None:
-    """Mark a task final; returns its row only to the one caller (of all replicas) that finalized it."""
+def finalize_task(
+    cur: Cursor, d: Dialect, task_id: str, now_ns: int, status: str | None, replica: str = ""
+) -> TaskRow | None:
+    """Mark a task final; returns its row only to the one caller (of all replicas) that finalized it.
+
+    The task's ``llm_task_cost_usd`` observation (its bucket, and its cost into the exact sum) goes
+    into this replica's totals in the same transaction: observed once, and resumed after a restart.
+    """
     cur.execute(
         d.sql(
             "UPDATE ledger_tasks SET finalized = TRUE, finalized_ns = ?, status = COALESCE(status, ?) "
@@ -68,7 +81,16 @@ def finalize_task(cur: Cursor, d: Dialect, task_id: str, now_ns: int, status: st
         (now_ns, status, task_id),
     )
     row = cur.fetchone()
-    return None if row is None else task_row(row, d)
+    if row is None:
+        return None
+    task = task_row(row, d)
+    labels = (task.team, task.task_type, task.status)
+    delta = {
+        (semconv.METRIC_TASK_COST, (*labels, task_cost_bucket(float(task.cost)))): Decimal(1),
+        (semconv.METRIC_TASK_COST, (*labels, TASK_COST_SUM)): task.cost,
+    }
+    apply_totals(cur, d, delta, replica)
+    return task
 
 
 def set_task_analysis(
