@@ -16,6 +16,7 @@ from llm_otel.processor.ledger.dialect import Cursor, Dialect
 from llm_otel.processor.ledger.model import (
     ANOMALY_KINDS,
     TASK_COST_SUM,
+    CounterDelta,
     TaskEconomics,
     TaskRow,
     TaskSpanOutcome,
@@ -85,7 +86,7 @@ def finalize_task(
         return None
     task = task_row(row, d)
     labels = (task.team, task.task_type, task.status)
-    delta = {
+    delta: CounterDelta = {
         (semconv.METRIC_TASK_COST, (*labels, task_cost_bucket(float(task.cost)))): Decimal(1),
         (semconv.METRIC_TASK_COST, (*labels, TASK_COST_SUM)): task.cost,
     }
