@@ -84,6 +84,61 @@ def parse_floor(bodies: list[bytes]) -> float:
     return n / max(best, 1e-9)
 
 
+#: The columns issue 4 names for a call row ("ids, time, provider, model, tokens by bucket, cost by
+#: bucket, source, task, agent, team, trace id"): the least a per-call ledger row can hold.
+_MIN_ROW = ("trace_id", "span_id", "start_ns", "provider", "model", "tokens_input", "tokens_cache_read",
+            "tokens_cache_write", "tokens_output", "cost_input", "cost_cache_read", "cost_cache_write",
+            "cost_output", "cost_source", "task_id", "agent_name", "team")  # fmt: skip
+
+
+def lower_bound(bodies: list[bytes], tmp: Path) -> dict[str, float]:
+    """CPU microseconds per span of the least any CPython processor meeting issue 4 must do.
+
+    Two steps no design can skip, measured on the same payload as the floor: reading each span's
+    ids and attributes into Python objects (``decode_attributes``: the dialects key on them), and
+    inserting one durable row per call with only the columns the issue names, by ``executemany``
+    into a SQLite table whose only index is the (trace id, span id) key that exactly-once needs,
+    one transaction per request, ``synchronous=FULL``. Nothing else: no pricing, no dedupe by
+    response id, no tasks, no counters. If these two alone exceed the targets, no arrangement of
+    the rest in Python meets them.
+    """
+    import sqlite3
+
+    cpu = time.process_time
+    conn = sqlite3.connect(tmp / "bound.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"CREATE TABLE calls ({', '.join(_MIN_ROW)}, PRIMARY KEY (trace_id, span_id))")
+    insert = f"INSERT INTO calls VALUES ({', '.join('?' * len(_MIN_ROW))})"
+    n = 0
+    t_read = t_write = 0.0
+    for b in bodies:
+        req = ExportTraceServiceRequest()
+        req.ParseFromString(b)
+        t = cpu()
+        read = [
+            (span.trace_id.hex(), span.span_id.hex(), span.start_time_unix_nano, decode_attributes(span.attributes))
+            for rs in req.resource_spans
+            for ss in rs.scope_spans
+            for span in ss.spans
+        ]
+        t_read += cpu() - t
+        rows = [
+            (tid, sid, start, a.get("gen_ai.provider.name"), a.get("gen_ai.response.model"),
+             a.get("gen_ai.usage.input_tokens"), 0, 0, a.get("gen_ai.usage.output_tokens"),
+             "0.001", "0", "0", "0.002", "list", a.get("llm_otel.task.id"), None, a.get("llm_otel.team"))
+            for tid, sid, start, a in read
+        ]  # fmt: skip
+        t = cpu()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(insert, rows)
+        conn.execute("COMMIT")
+        t_write += cpu() - t
+        n += len(rows)
+    conn.close()
+    return {"read ids + attributes": t_read / n * 1e6, "insert minimal row": t_write / n * 1e6}
+
+
 def stage_breakdown(bodies: list[bytes], tmp: Path) -> dict[str, float]:
     """CPU microseconds per span of each stage, in this process, on a sample of the payload.
 
@@ -251,6 +306,15 @@ def main() -> None:
             print(f"  stage {stage:<16} {us:8.1f} CPU-us/span  (alone: {1e6 / us:,.0f} spans per CPU-second)")
         total = sum(stages.values())
         print(f"  in-process sum   {total:8.1f} CPU-us/span  ({1e6 / total:,.0f} spans per CPU-second, no transport)")
+        bound = lower_bound(payload(args.spans, args.batch, seed=7), tmp)
+        least = sum(bound.values())
+        print("lower bound (the least any CPython processor meeting issue 4 does; see lower_bound()):")
+        for step, us in bound.items():
+            print(f"  {step:<24} {us:8.1f} CPU-us/span  ({us * floor / 1e6:5.1f}x the floor)")
+        print(
+            f"  both                     {least:8.1f} CPU-us/span = {least * floor / 1e6:.1f}x the parse-only floor, "
+            f"at most {1e6 / least:,.0f} spans per CPU-second (targets: 10x, {TARGET_SPANS_PER_S:,})"
+        )
         for transport, sender in (("http/protobuf", http_sender), ("grpc", grpc_sender)):
             proc, ports = start_collector(tmp, transport.replace("/", "-"))
             try:

@@ -7,8 +7,10 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import pytest
 from collector_proc import Collector, sample_values
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
@@ -74,6 +76,82 @@ def sink() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+class _GrpcSink:
+    """A real gRPC server answering OTLP ``TraceService/Export`` with an empty response; keeps bodies
+    and the metadata they came with."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.metadata: list[dict[str, str]] = []
+        self.fail_first = 0  # answer UNAVAILABLE this many times first (the forwarder must retry)
+
+        def export(body: bytes, context: grpc.ServicerContext) -> bytes:
+            if self.fail_first > 0:
+                self.fail_first -= 1
+                context.abort(grpc.StatusCode.UNAVAILABLE, "try again")
+            self.metadata.append(dict(context.invocation_metadata()))  # type: ignore[arg-type]
+            self.bodies.append(body)
+            return b""
+
+        handler = grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.trace.v1.TraceService",
+            {"Export": grpc.unary_unary_rpc_method_handler(export)},
+        )
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[handler])
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+
+@pytest.fixture
+def grpc_sink() -> Iterator[_GrpcSink]:
+    s = _GrpcSink()
+    yield s
+    s.server.stop(0)
+
+
+def _forwarded_costs(bodies: list[bytes]) -> list[float]:
+    costs = []
+    for body in bodies:
+        req = ExportTraceServiceRequest.FromString(body)
+        for rs in req.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    attrs = {kv.key: kv.value for kv in span.attributes}
+                    costs.append(attrs[semconv.COST_USD].double_value)
+                    assert attrs[semconv.COST_SOURCE].string_value == "list"
+    return costs
+
+
+def test_forwarded_spans_carry_their_cost_over_grpc(tmp_path: Path, grpc_sink: _GrpcSink) -> None:
+    grpc_sink.fail_first = 1
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"forward: grpc://127.0.0.1:{grpc_sink.port}\nforward-headers: {{X-Scope-OrgID: finops}}\n")
+    c = Collector(f"sqlite:///{tmp_path}/l.db", "--config", str(cfg), log_path=tmp_path / "c.log").start()
+    try:
+        spans, truth = generate(5, 2, seed=9)
+        export_all(HttpExporter(endpoint=c.http_endpoint), spans)
+        deadline = time.monotonic() + 15
+        while len(_forwarded_costs(grpc_sink.bodies)) < truth.calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        costs = _forwarded_costs(grpc_sink.bodies)
+        assert len(costs) == truth.calls  # the refused first attempt was retried, nothing sent twice
+        assert sum(costs) == pytest.approx(float(truth.cost), rel=1e-9)
+        assert grpc_sink.fail_first == 0
+        assert all(m.get("x-scope-orgid") == "finops" for m in grpc_sink.metadata)
+        assert sample_values(c.scrape_text(), "llm_otel_processor_forward_dropped_spans_total") == [({}, 0.0)]
+    finally:
+        c.stop()
+
+
+def test_a_forward_url_with_an_unknown_scheme_is_refused_with_the_schemes_it_takes() -> None:
+    from llm_otel.processor.forward import sender_for
+
+    with pytest.raises(ValueError, match=r"grpc\(s\)://HOST:PORT"):
+        sender_for("tcp://tempo:4317")
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        sender_for("grpc://tempo:4317/v1/traces")
 
 
 def test_forwarded_spans_carry_their_cost(tmp_path: Path, sink: str) -> None:

@@ -14,7 +14,7 @@ _FLAGS = (
     ("--ledger", "URL", "sqlite:///llm-otel.db (default) or postgresql://USER@HOST:PORT/DB"),
     ("--replica", "NAME", "this replica's stable identity when several share one ledger (e.g. the pod name)"),
     ("--pricebook", "FILE", "price book (contracts, custom models); default: list prices"),
-    ("--forward", "URL", "OTLP/HTTP endpoint that receives the priced spans"),
+    ("--forward", "URL", "OTLP endpoint that receives the priced spans: http(s)://HOST:PORT or grpc(s)://HOST:PORT"),
     ("--auth-token", "TOKEN", "require 'Authorization: Bearer TOKEN' on both OTLP endpoints"),
     ("--tls-cert", "FILE", "TLS certificate (PEM) for both OTLP endpoints"),
     ("--tls-key", "FILE", "TLS private key (PEM)"),

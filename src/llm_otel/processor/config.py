@@ -51,7 +51,7 @@ class ProcessorConfig:
     ledger: str = "sqlite:///llm-otel.db"
     replica: str = ""  # stable identity when several processors share one ledger (e.g. the pod name)
     pricebook: str | None = None
-    forward: str | None = None  # http(s)://host:port[/v1/traces]: OTLP/HTTP protobuf
+    forward: str | None = None  # http(s)://host:port[/v1/traces] (OTLP/HTTP) or grpc(s)://host:port (OTLP/gRPC)
     forward_headers: dict[str, str] = field(default_factory=dict)
     # Security: a bearer token required on both OTLP endpoints; TLS on both when cert and key are given.
     auth_token: str | None = None

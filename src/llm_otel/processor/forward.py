@@ -1,4 +1,8 @@
-"""``--forward``: priced call spans go on over OTLP/HTTP (protobuf) with ``llm_otel.cost.*`` added.
+"""``--forward``: priced call spans go on over OTLP with ``llm_otel.cost.*`` added.
+
+Transport by URL scheme: ``http(s)://HOST:PORT[/v1/traces]`` is OTLP/HTTP protobuf;
+``grpc://HOST:PORT`` (plaintext) and ``grpcs://HOST:PORT`` (TLS, system roots) are OTLP/gRPC
+``TraceService/Export``. Headers (``forward-headers``) go as HTTP headers or gRPC metadata.
 
 For Tempo or another collector. Forwarding never slows down or fails an Export: requests
 are built on the writer thread after the ledger commit and sent from a background thread
@@ -28,6 +32,12 @@ log = logging.getLogger("llm_otel.processor.forward")
 
 MAX_QUEUED_REQUESTS = 256
 ATTEMPTS = 3
+SEND_TIMEOUT_S = 10.0
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+_RETRY_HTTP = (429, 502, 503, 504)  # OTLP/HTTP: retryable; anything else is final
+_GRPC_RETRY = frozenset(
+    ("CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE", "DATA_LOSS", "RESOURCE_EXHAUSTED")
+)  # the OTLP specification's retryable gRPC codes
 
 
 def cost_attributes(cost: Any) -> list[KeyValue]:
@@ -68,12 +78,78 @@ def build_request(origins: Sequence[tuple[Any, Any, Any]], priced: Sequence[Any]
     return req
 
 
+class _HttpSender:
+    """OTLP/HTTP protobuf POST; returns (done, retry): done on 2xx, retry only where OTLP allows it."""
+
+    def __init__(self, url: str, headers: Mapping[str, str]) -> None:
+        self.url = url if url.rstrip("/").endswith("/v1/traces") else url.rstrip("/") + "/v1/traces"
+        self.headers = {"Content-Type": "application/x-protobuf", **headers}
+
+    def send(self, body: bytes) -> tuple[bool, bool]:
+        try:
+            req = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+            with urllib.request.urlopen(req, timeout=SEND_TIMEOUT_S) as resp:
+                return 200 <= resp.status < 300, True
+        except urllib.error.HTTPError as exc:
+            if exc.code not in _RETRY_HTTP:
+                log.warning("forward endpoint refused spans", extra={"status": exc.code})
+                return False, False
+            return False, True
+
+    def close(self) -> None:
+        return None
+
+
+class _GrpcSender:
+    """OTLP/gRPC ``TraceService/Export`` with the body as serialized (no re-encoding)."""
+
+    def __init__(self, url: str, headers: Mapping[str, str]) -> None:
+        import grpc
+
+        scheme, _, target = url.partition("://")
+        target = target.rstrip("/")
+        if not target or "/" in target:
+            raise ValueError(f"--forward {url!r}: expected {scheme}://HOST:PORT")
+        options = [("grpc.max_send_message_length", 64 << 20)]
+        if scheme == "grpcs":
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        self._export = self._channel.unary_unary(EXPORT_METHOD)
+        self._metadata = tuple((k.lower(), v) for k, v in headers.items())
+        self._error = grpc.RpcError
+
+    def send(self, body: bytes) -> tuple[bool, bool]:
+        try:
+            self._export(body, timeout=SEND_TIMEOUT_S, metadata=self._metadata)
+            return True, True
+        except self._error as exc:
+            code = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
+            if code not in _GRPC_RETRY:
+                log.warning("forward endpoint refused spans", extra={"status": code})
+                return False, False
+            log.warning("forward failed", extra={"error": code})
+            return False, True
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def sender_for(url: str, headers: Mapping[str, str] | None = None) -> _HttpSender | _GrpcSender:
+    """The transport ``url``'s scheme names (see the module docstring); ValueError for any other."""
+    if url.startswith(("http://", "https://")):
+        return _HttpSender(url, headers or {})
+    if url.startswith(("grpc://", "grpcs://")):
+        return _GrpcSender(url, headers or {})
+    raise ValueError(
+        f"--forward {url!r}: expected an OTLP endpoint: http(s)://HOST:PORT[/v1/traces] (OTLP/HTTP) "
+        "or grpc(s)://HOST:PORT (OTLP/gRPC)"
+    )
+
+
 class Forwarder:
     def __init__(self, url: str, metrics: ProcessorMetrics, headers: Mapping[str, str] | None = None) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"--forward {url!r}: expected an OTLP/HTTP endpoint, http(s)://HOST:PORT[/v1/traces]")
-        self.url = url if url.rstrip("/").endswith("/v1/traces") else url.rstrip("/") + "/v1/traces"
-        self.headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
+        self._sender = sender_for(url, headers)
         self.metrics = metrics
         self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(MAX_QUEUED_REQUESTS)
         self._thread = threading.Thread(target=self._run, name="llm-otel-forward", daemon=True)
@@ -104,16 +180,14 @@ class Forwarder:
     def _send(self, body: bytes) -> bool:
         for attempt in range(ATTEMPTS):
             try:
-                req = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
-                with urllib.request.urlopen(req, timeout=10) as resp:
-                    if 200 <= resp.status < 300:
-                        return True
-            except urllib.error.HTTPError as exc:
-                if exc.code not in (429, 502, 503, 504):
-                    log.warning("forward endpoint refused spans", extra={"status": exc.code})
-                    return False
+                done, retry = self._sender.send(body)
             except Exception as exc:
                 log.warning("forward failed", extra={"error": type(exc).__name__, "attempt": attempt + 1})
+                done, retry = False, True
+            if done:
+                return True
+            if not retry:
+                return False
             time.sleep(0.5 * 2**attempt)
         return False
 
@@ -123,3 +197,7 @@ class Forwarder:
         except queue.Full:
             return
         self._thread.join(timeout)
+        try:
+            self._sender.close()
+        except Exception:
+            log.debug("closing the forward channel failed", exc_info=True)
