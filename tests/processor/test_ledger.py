@@ -82,6 +82,31 @@ def test_the_same_span_twice_in_one_batch_counts_once(ledger: Ledger) -> None:
     assert flat(ledger.totals())[(CALLS, (*LABELS, "ok"))] == 1
 
 
+def test_a_batch_mixing_seen_spans_held_responses_and_new_calls_gets_each_verdict(ledger: Ledger) -> None:
+    """Old spans, responses held by earlier spans, richer and new records, all in one batch: each call
+    gets its own verdict (the write path's shortcut for all-new batches must not apply here)."""
+    seen = call(response_id="m-a")
+    held = call(response_id="m-b", input_tokens=1000, cache_read=800, cache_write=0)
+    first = ledger.record_calls([seen, held])
+    assert [o.status for o in first] == ["new", "new"]
+    poorer = call(response_id="m-b", dialect="openinference", cache_read=None)  # held stays counted
+    fresh = call(response_id="m-c")
+    poor = call(response_id="m-d", dialect="openinference")
+    richer = call(response_id="m-d", input_tokens=1000, cache_read=700, cache_write=0)
+    batch = [fresh, seen, poorer, poor, richer, call(response_id=None)]
+    outs = ledger.record_calls(batch)
+    assert [o.status for o in outs] == ["new", "duplicate_span", "duplicate_response", "duplicate_response",
+                                        "new", "new"]  # fmt: skip
+    assert outs[2].kept == (held.record.trace_id, held.record.span_id)
+    assert outs[3].kept == (richer.record.trace_id, richer.record.span_id)
+    assert flat(ledger.totals()) == summed(first + outs)
+    assert flat(ledger.totals())[(CALLS, (*LABELS, "ok"))] == 5
+    # Delivered again (an exporter retry), the whole batch changes nothing.
+    before = ledger.totals()
+    assert {o.status for o in ledger.record_calls(batch)} == {"duplicate_span"}
+    assert ledger.totals() == before
+
+
 def test_a_second_instrumentation_of_the_same_response_is_stored_but_not_counted(ledger: Ledger) -> None:
     own = call(response_id="msg_1")
     other = call(response_id="msg_1", dialect="openllmetry", task_id=None, task_type=None, team=None)

@@ -19,7 +19,7 @@ from llm_otel.processor.ledger.dialect import EXACT, Cursor, Dialect, Row
 from llm_otel.processor.ledger.rows import dec_text
 
 BUSY_TIMEOUT_S = 30.0
-# Keys per existence query (2 parameters each; SQLite allows 32766). The keys are a VALUES table
+# Keys per lookup query (2 parameters each; SQLite allows 32766). The keys are a VALUES table
 # CROSS JOINed to the table so SQLite probes the primary key once per key: ``(a, b) IN (VALUES ...)``
 # made it scan the whole primary-key index on every query, a cost that grew with the ledger.
 _CHUNK = 400
@@ -68,6 +68,12 @@ class _DecSum:
 
     def finalize(self) -> str | None:
         return None if self.total is None else dec_text(self.total)
+
+
+def _max_rowid(cur: Cursor, table: str) -> int:
+    """The largest rowid of ``table`` (0 when empty): one step down the table's b-tree."""
+    cur.execute(f"SELECT max(rowid) AS m FROM {table}")
+    return int(cur.fetchone()["m"] or 0)
 
 
 def _dict_row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -154,46 +160,56 @@ class SQLiteDialect(Dialect):
         rows: Sequence[Sequence[Any]],
         types: Sequence[str],
     ) -> list[bool]:
-        """Check which keys exist, then executemany the rest (~2x fewer round trips than one by one).
+        """Insert the rows whose key is not in the ledger yet; True per row inserted.
 
-        Race-free only because this transaction holds SQLite's write lock (BEGIN IMMEDIATE).
+        Hot path. One ``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING``: its ``rowcount`` (the
+        rows actually inserted, summed) equals the number of rows in the common case, and then every
+        row is new without a query. Otherwise the inserted keys are the rows past the largest rowid
+        seen before the insert (SQLite gives a new row ``max(rowid) + 1``), read back in one query.
+        Race-free because this transaction holds SQLite's write lock (BEGIN IMMEDIATE).
         """
-        existing: set[tuple[str, str]] = set()
-        for k in range(0, len(keys), _CHUNK):
-            chunk = keys[k : k + _CHUNK]
-            cur.execute(
-                f"WITH k(a, b) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) SELECT c.trace_id, c.span_id "
-                "FROM k CROSS JOIN ledger_calls c ON c.trace_id = k.a AND c.span_id = k.b",
-                [x for key in chunk for x in key],
-            )
-            existing.update((r["trace_id"], r["span_id"]) for r in cur.fetchall())
-        fresh = [key not in existing for key in keys]
-        if rows:
-            values = ", ".join("?" * len(rows[0]))
-            cur.executemany(f"{insert_head} VALUES ({values})", [r for r, f in zip(rows, fresh, strict=True) if f])
-        return fresh
+        if not rows:
+            return []
+        before = _max_rowid(cur, "ledger_calls")
+        tail = "ON CONFLICT (trace_id, span_id) DO NOTHING"
+        cur.executemany(f"{insert_head} VALUES ({', '.join('?' * len(rows[0]))}) {tail}", rows)
+        if cur.rowcount == len(rows):
+            return [True] * len(rows)
+        cur.execute("SELECT trace_id, span_id FROM ledger_calls WHERE rowid > ?", (before,))
+        inserted = {(r["trace_id"], r["span_id"]) for r in cur.fetchall()}
+        return [k in inserted for k in keys]
 
     def claim_responses(self, cur: Cursor, rows: Sequence[Sequence[Any]]) -> list[Row]:
-        """Read the existing arbiter rows, executemany the missing ones: safe under the write lock."""
-        keys = [(r[0], r[1]) for r in rows]
-        found: dict[tuple[str, str], Row] = {}
-        for k in range(0, len(keys), _CHUNK):
-            chunk = keys[k : k + _CHUNK]
+        """Claim-or-read each (provider, response id) arbiter row: safe under the write lock.
+
+        Hot path, as ``insert_new``: claims by ``INSERT .. ON CONFLICT DO NOTHING``; the rows that
+        were already held are read back only when some insert did not happen.
+        """
+        if not rows:
+            return []
+        names = ("provider", "response_id", "trace_id", "span_id", "richness")
+        before = _max_rowid(cur, "ledger_responses")
+        cur.executemany(
+            "INSERT INTO ledger_responses (provider, response_id, trace_id, span_id, richness, start_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, response_id) DO NOTHING",
+            rows,
+        )
+        if cur.rowcount == len(rows):
+            return [dict(zip(names, r, strict=False)) for r in rows]  # the first 5 columns
+        cur.execute("SELECT provider, response_id FROM ledger_responses WHERE rowid > ?", (before,))
+        claimed = {(r["provider"], r["response_id"]) for r in cur.fetchall()}
+        held = [(r[0], r[1]) for r in rows if (r[0], r[1]) not in claimed]
+        found: list[Row] = []
+        for k in range(0, len(held), _CHUNK):
+            chunk = held[k : k + _CHUNK]
             cur.execute(
                 f"WITH k(a, b) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) SELECT r.provider, r.response_id, "
                 "r.trace_id, r.span_id, r.richness FROM k CROSS JOIN ledger_responses r "
                 "ON r.provider = k.a AND r.response_id = k.b",
                 [x for key in chunk for x in key],
             )
-            found.update({(r["provider"], r["response_id"]): r for r in cur.fetchall()})
-        new = [r for r in rows if (r[0], r[1]) not in found]
-        cur.executemany(
-            "INSERT INTO ledger_responses (provider, response_id, trace_id, span_id, richness, start_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            new,
-        )
-        names = ("provider", "response_id", "trace_id", "span_id", "richness")
-        return [*found.values(), *(dict(zip(names, r, strict=False)) for r in new)]  # the first 5 columns
+            found.extend(cur.fetchall())
+        return [*found, *(dict(zip(names, r, strict=False)) for r in rows if (r[0], r[1]) in claimed)]
 
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
