@@ -10,6 +10,7 @@ and SIGINT handled.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -232,6 +233,11 @@ class Processor:
 async def serve(cfg: ProcessorConfig, plugins: Sequence[MetricsPlugin] = ()) -> int:
     proc = Processor(cfg, plugins=plugins)
     await proc.start()
+    # Start-up objects (price data, modules, config, reloaded tasks) live as long as the process:
+    # move them out of the cyclic GC's generations so that full collections under load stop
+    # traversing them again and again (was ~6% of the processor's CPU under the benchmark).
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
