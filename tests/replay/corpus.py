@@ -12,6 +12,8 @@ from typing import Any
 
 DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "dev.jsonl.gz"
 CORPUS = Path(os.environ.get("LLM_OTEL_CORPUS", DEFAULT))
+#: The shipped dev corpus (README counts hold for it); another file (LLM_OTEL_CORPUS) has its own.
+IS_DEV = CORPUS.resolve() == DEFAULT.resolve()
 
 
 @lru_cache(maxsize=1)

@@ -87,7 +87,8 @@ def test_replayed_exchange_has_one_usage_span_matching_expected(
 
 
 def test_the_corpus_has_the_818_replayable_messages_exchanges_its_readme_counts() -> None:
-    assert len(MESSAGES) == 818
+    # The dev corpus's README counts; another corpus (LLM_OTEL_CORPUS=...) only has to have some.
+    assert len(MESSAGES) == 818 if corpus.IS_DEV else len(MESSAGES) > 0
 
 
 @pytest.mark.parametrize("ex", COUNT_TOKENS, ids=[ex["id"] for ex in COUNT_TOKENS])

@@ -43,7 +43,8 @@ def replay() -> Iterator[dict[str, Any]]:
 
 
 def test_the_corpus_has_every_openai_shaped_replayable_exchange() -> None:
-    assert len(EXCHANGES) == 1811
+    # The dev corpus's README counts; another corpus (LLM_OTEL_CORPUS=...) only has to have some.
+    assert len(EXCHANGES) == 1811 if corpus.IS_DEV else len(EXCHANGES) > 0
 
 
 @pytest.mark.parametrize("ex", EXCHANGES, ids=[ex["id"] for ex in EXCHANGES])
