@@ -34,13 +34,6 @@ _tools_lock = threading.Lock()
 _last_tools: tuple[Any, int, int] | None = None  # (tools object, its length, its serialized size)
 
 
-def _param(body: dict[str, Any], extra: Any, key: str) -> Any:
-    value = body.get(key)
-    if value is None and isinstance(extra, dict):
-        value = extra.get(key)
-    return value
-
-
 def tools_bytes(tools: list[Any] | tuple[Any, ...]) -> int | None:
     """Serialized size (compact JSON, UTF-8) of the tool definitions; cached for the last list seen.
 
@@ -72,13 +65,16 @@ def request_attributes(client: Any, options: Any, stream: bool) -> tuple[str | N
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
         attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    extra_dict = extra if isinstance(extra, dict) else None
     for key, name in _NUMBER_PARAMS:
-        value = _param(body, extra, key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = body.get(key)
+        if value is None and extra_dict is not None:
+            value = extra_dict.get(key)
+        if value is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
             attrs[name] = float(value)
     stop = body.get("stop_sequences")
     if isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)  # a tuple: what the SDK stores for a list
     attrs[semconv.GEN_AI_REQUEST_STREAM] = bool(stream)
     messages = body.get("messages")
     if isinstance(messages, (list, tuple)):
@@ -89,9 +85,24 @@ def request_attributes(client: Any, options: Any, stream: bool) -> tuple[str | N
         size = tools_bytes(tools) if tools else None
         if size is not None:
             attrs[semconv.REQUEST_TOOLS_BYTES] = size
-    url = client.base_url
-    host = url.host
+    host, port = _server(client.base_url)
     if host:
         attrs[semconv.SERVER_ADDRESS] = host
-        attrs[semconv.SERVER_PORT] = url.port or (80 if url.scheme == "http" else 443)
+        attrs[semconv.SERVER_PORT] = port
     return model, attrs
+
+
+_last_server: tuple[Any, str, int] | None = None  # (base URL object, host, port) of the last call
+
+
+def _server(url: Any) -> tuple[str, int]:
+    """``server.address`` and ``server.port`` of a base URL; kept for the last URL object seen
+    (httpx URLs are immutable, and a client keeps its own), since each property parses."""
+    global _last_server
+    last = _last_server
+    if last is not None and last[0] is url:
+        return last[1], last[2]
+    host = url.host
+    port = url.port or (80 if url.scheme == "http" else 443)
+    _last_server = (url, host, port)
+    return host, port

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm_otel.pricing.usage import IterationUsage, Usage
+from llm_otel.sdk.call import new_usage
 
 # Iteration types whose tokens are billed on top of the top-level usage, with the kind we record.
 EXTRA_ITERATION_KINDS: dict[str, str] = {"compaction": "compaction", "advisor_message": "advisor"}
@@ -98,11 +99,11 @@ def normalize_anthropic_usage(usage: Any) -> Usage | None:
     split_fields = fields(split) if split is not None else {}
     details = u.get("output_tokens_details")
     iterations = u.get("iterations")
-    return Usage(
-        input_tokens=_inclusive(inp, cache_read, cache_write),
-        output_tokens=_int(u.get("output_tokens")),
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
+    return new_usage(
+        _inclusive(inp, cache_read, cache_write),
+        _int(u.get("output_tokens")),
+        cache_read,
+        cache_write,
         cache_write_5m_tokens=_int(split_fields.get("ephemeral_5m_input_tokens")),
         cache_write_1h_tokens=_int(split_fields.get("ephemeral_1h_input_tokens")),
         reasoning_tokens=_int(get(details, "thinking_tokens")) if details is not None else None,

@@ -31,7 +31,9 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from llm_otel import semconv
@@ -45,7 +47,7 @@ from llm_otel.sdk.call import start_call
 log = logging.getLogger("llm_otel")
 
 _TAKEOVER: ContextVar[bool] = ContextVar("llm_otel_anthropic_takeover", default=False)
-_inject: Any = None  # opentelemetry.propagate.inject, loaded on first use (its import loads the propagators)
+_BAGGAGE_KEY: str | None = getattr(baggage, "_BAGGAGE_KEY", None)
 
 
 class _State:
@@ -73,28 +75,88 @@ def _reset(token: Any) -> None:
         _TAKEOVER.set(False)
 
 
-def _propagate(client: Any, options: Any, span: Span) -> None:
+def _propagate(client: Any, options: Any, span: Span, ctx: Context | None) -> None:
     """Sends ``span``'s trace context with the request where the SDK's own span would have. Never raises.
 
     The SDK propagates only while its tracing is on and its ``propagation`` option is; so do we.
     The headers go into this call's options before the SDK builds the request (once per call,
     with the registered propagators); nothing replaces them later, so a Bedrock signature stays valid.
+    ``ctx``: the caller's current context (``None``: read it here), the one ``span`` started in.
     """
-    global _inject
     try:
         if client._tracer is None or not client._open_telemetry.get("propagation", True):
             return
-        if _inject is None:
-            from opentelemetry.propagate import inject
-
-            _inject = inject
-        carrier: dict[str, str] = {}
-        _inject(carrier, context=trace.set_span_in_context(span))
+        carrier = trace_headers(span, ctx)
         if carrier:
             headers = options.headers
-            options.headers = {**headers, **carrier} if isinstance(headers, Mapping) else carrier
+            # ``type() is dict`` first: an ABC ``isinstance`` costs ~0.4 us.
+            mapping = type(headers) is dict or isinstance(headers, Mapping)
+            options.headers = {**headers, **carrier} if mapping else carrier
     except Exception:
         log.debug("llm-otel could not send the trace context of an anthropic call", exc_info=True)
+
+
+_default_propagators: tuple[Any, Any, Any] | None = None  # (global textmap, its TraceContext, its W3C baggage)
+_propagate_module: Any = None  # opentelemetry.propagate, imported on first use (its import loads the propagators)
+
+
+def trace_headers(span: Span, ctx: Context | None) -> dict[str, str]:
+    """What the registered propagators inject for ``span`` as the current span of ``ctx``. May raise.
+
+    Hot path (once per call, native tracing on; ``benchmarks/sdk_overhead.py``): with the default
+    propagators (``tracecontext,baggage``, exactly those two classes) the ``traceparent`` and
+    ``tracestate`` headers are written here as ``TraceContextTextMapPropagator.inject`` writes them,
+    and the baggage propagator runs only when the context has baggage, which saves building a
+    context around the span and the composite's dispatch. Any other propagator setup: ``inject``.
+    """
+    global _default_propagators, _propagate_module
+    if ctx is None:
+        ctx = otel_context.get_current()
+    propagate = _propagate_module
+    if propagate is None:
+        from opentelemetry import propagate
+
+        _propagate_module = propagate
+    textmap = propagate.get_global_textmap()
+    known = _default_propagators
+    if known is None or known[0] is not textmap:
+        known = _default_propagators = _split_default(textmap)
+    carrier: dict[str, str] = {}
+    if known[1] is None or _BAGGAGE_KEY is None:
+        propagate.inject(carrier, context=trace.set_span_in_context(span, ctx))
+        return carrier
+    span_context = span.get_span_context()
+    if span_context != trace.INVALID_SPAN_CONTEXT:
+        # The format of TraceContextTextMapPropagator.inject (format_trace_id is "032x", format_span_id "016x").
+        trace_id, span_id, flags = span_context.trace_id, span_context.span_id, span_context.trace_flags
+        carrier["traceparent"] = f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+        if span_context.trace_state:
+            carrier["tracestate"] = span_context.trace_state.to_header()
+    if ctx.get(_BAGGAGE_KEY):
+        known[2].inject(carrier, context=ctx)
+    return carrier
+
+
+def _split_default(textmap: Any) -> tuple[Any, Any, Any]:
+    """``(textmap, TraceContext propagator, baggage propagator)`` when ``textmap`` is the default
+    composite of exactly those two, else ``(textmap, None, None)``."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    propagators = getattr(textmap, "_propagators", None)
+    if (
+        type(textmap) is CompositePropagator
+        and _BAGGAGE_KEY is not None
+        and isinstance(propagators, (list, tuple))
+        and len(propagators) == 2
+        and type(propagators[0]) is TraceContextTextMapPropagator
+        and type(propagators[1]) is W3CBaggagePropagator
+        and TraceContextTextMapPropagator._TRACEPARENT_HEADER_NAME == "traceparent"
+        and TraceContextTextMapPropagator._TRACESTATE_HEADER_NAME == "tracestate"
+    ):
+        return textmap, propagators[0], propagators[1]
+    return textmap, None, None
 
 
 def _options_of(args: Any, kwargs: Any) -> Any:
@@ -111,8 +173,16 @@ def _check_budget() -> None:
         log.debug("llm-otel could not check the task's budget", exc_info=True)
 
 
-def _begin(client: Any, options: Any, stream: bool) -> tuple[CallSink | None, Span | None]:
-    """Starts our span (or adopts a foreign one). Returns the call and the span whose context to send."""
+def _current_context() -> Context | None:
+    """The current context, read once per call and passed on (``None`` if it cannot be read). Never raises."""
+    try:
+        return otel_context.get_current()
+    except Exception:
+        return None
+
+
+def _begin(client: Any, options: Any, stream: bool, ctx: Context | None) -> tuple[CallSink | None, Span | None]:
+    """Starts our span (or adopts a foreign one) in ``ctx``. Returns the call and the span whose context to send."""
     try:
         provider = getattr(client, "_gen_ai_provider_name", None) or semconv.PROVIDER_ANTHROPIC
         model, attrs = request_attributes(client, options, stream)
@@ -120,8 +190,8 @@ def _begin(client: Any, options: Any, stream: bool) -> tuple[CallSink | None, Sp
         if owned:
             call = ForeignCall(span, provider, model)
             call.add_request_attributes(attrs)
-            return call, span or trace.get_current_span()
-        ours = start_call(semconv.OP_CHAT, provider, model, attrs)
+            return call, span or trace.get_current_span(ctx)
+        ours = start_call(semconv.OP_CHAT, provider, model, attrs, ctx)
         if ours is None:
             return None, None
         return ours, ours.span
@@ -185,11 +255,12 @@ def request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return wrapped(*args, **kwargs)
     _check_budget()
     options = _options_of(args, kwargs)
-    call, carried = _begin(instance, options, bool(kwargs.get("stream")))
+    ctx = _current_context()
+    call, carried = _begin(instance, options, bool(kwargs.get("stream")), ctx)
     if call is None:
         return wrapped(*args, **kwargs)
     if carried is not None:
-        _propagate(instance, options, carried)
+        _propagate(instance, options, carried, ctx)
     token = _TAKEOVER.set(True)
     try:
         result = wrapped(*args, **kwargs)
@@ -214,11 +285,12 @@ async def async_request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: 
         return await wrapped(*args, **kwargs)
     _check_budget()
     options = _options_of(args, kwargs)
-    call, carried = _begin(instance, options, bool(kwargs.get("stream")))
+    ctx = _current_context()
+    call, carried = _begin(instance, options, bool(kwargs.get("stream")), ctx)
     if call is None:
         return await wrapped(*args, **kwargs)
     if carried is not None:
-        _propagate(instance, options, carried)
+        _propagate(instance, options, carried, ctx)
     token = _TAKEOVER.set(True)
     try:
         result = await wrapped(*args, **kwargs)

@@ -29,6 +29,7 @@ from types import FrameType
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 
 from llm_otel import semconv
@@ -123,9 +124,10 @@ def _filter_owner_writes(span: Any, owned: dict[str, Any]) -> None:
         log.debug("llm-otel could not hook an adopted span", exc_info=True)
 
 
-def foreign_span() -> Span | None:
-    """The current span, if it is another GenAI instrumentation's span of this very call."""
-    span = trace.get_current_span()
+def foreign_span(ctx: Context | None = None) -> Span | None:
+    """The current span (of ``ctx``, or of the current context), if it is another GenAI
+    instrumentation's span of this very call."""
+    span = trace.get_current_span(ctx)
     if not span.is_recording():
         return None
     scope = getattr(span, "instrumentation_scope", None)

@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from llm_otel import semconv
 from llm_otel.errors import BudgetExceeded
@@ -41,18 +42,24 @@ except ImportError:  # pragma: no cover - very old opentelemetry-api
     _SUPPRESS_KEY = "suppress_instrumentation"
 
 
-def _suppressed() -> bool:
-    """``opentelemetry.instrumentation.utils.suppress_instrumentation()`` is active."""
+_NOT_TRACED: Any = object()
+
+
+def _context() -> Any:
+    """The current OpenTelemetry context, read once per call (span start, sampler and span
+    processors get it passed in); ``_NOT_TRACED`` inside ``suppress_instrumentation()``,
+    ``None`` if it cannot be read (the SDK then reads it itself). Never raises."""
     try:
-        return bool(otel_context.get_value(_SUPPRESS_KEY))
+        ctx = otel_context.get_current()
+        return _NOT_TRACED if ctx.get(_SUPPRESS_KEY) else ctx
     except Exception:
-        return False
+        return None
 
 
-def _start(plan: RequestPlan) -> LLMCall | None:
+def _start(plan: RequestPlan, ctx: Context | None) -> LLMCall | None:
     """Our call span, or the adopted foreign span. Never raises."""
     try:
-        span = foreign_span()
+        span = foreign_span(ctx)
         if span is not None:
             attrs = plan.attributes
             attrs[semconv.GEN_AI_OPERATION_NAME] = plan.operation
@@ -65,7 +72,7 @@ def _start(plan: RequestPlan) -> LLMCall | None:
         if inside_late_span_wrapper():
             # Its usage span may come after we return: decided when the call finishes.
             return DeferredCall(plan.operation, plan.provider, plan.model, plan.attributes, plan.stream, plan.raw)
-        return start_call(plan.operation, plan.provider, plan.model, plan.attributes)
+        return start_call(plan.operation, plan.provider, plan.model, plan.attributes, ctx)
     except Exception:
         log.debug("llm-otel could not start an openai call span", exc_info=True)
         return None
@@ -142,14 +149,17 @@ active = False
 
 def sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Wrapper of ``SyncAPIClient.request``."""
-    if not active or _suppressed():
+    if not active:
+        return wrapped(*args, **kwargs)
+    ctx = _context()
+    if ctx is _NOT_TRACED:
         return wrapped(*args, **kwargs)
     options = _options_of(args, kwargs)
     plan = plan_request(instance, options, bool(kwargs.get("stream", False))) if options is not None else None
     if plan is None:
         return wrapped(*args, **kwargs)
     _check_budget()
-    call = _start(plan)
+    call = _start(plan, ctx)
     if plan.options is not options:
         args, kwargs = _args_with(args, kwargs, plan.options)
     try:
@@ -162,14 +172,17 @@ def sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dic
 
 async def async_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Wrapper of ``AsyncAPIClient.request``."""
-    if not active or _suppressed():
+    if not active:
+        return await wrapped(*args, **kwargs)
+    ctx = _context()
+    if ctx is _NOT_TRACED:
         return await wrapped(*args, **kwargs)
     options = _options_of(args, kwargs)
     plan = plan_request(instance, options, bool(kwargs.get("stream", False))) if options is not None else None
     if plan is None:
         return await wrapped(*args, **kwargs)
     _check_budget()
-    call = _start(plan)
+    call = _start(plan, ctx)
     if plan.options is not options:
         args, kwargs = _args_with(args, kwargs, plan.options)
     try:

@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from llm_otel.pricing.usage import Usage
+from llm_otel.sdk.call import new_usage
 
 _NO_EXTRA: Any = object()
 
@@ -95,11 +96,11 @@ def usage_from_openai(usage: Any) -> Usage | None:
         write_get = _getter(write_details)
         write_30m = _int(write_get("ttl_30m_tokens"))
         write_12h = _int(write_get("ttl_12h_tokens"))
-    return Usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=_int(in_details("cached_tokens")),
-        cache_write_tokens=_int(in_details("cache_write_tokens")),
+    return new_usage(
+        input_tokens,
+        output_tokens,
+        _int(in_details("cached_tokens")),
+        _int(in_details("cache_write_tokens")),
         cache_write_30m_tokens=write_30m,
         cache_write_12h_tokens=write_12h,
         reasoning_tokens=_int(_get(out_details, "reasoning_tokens")),
