@@ -86,10 +86,39 @@ def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert b'"health":"up"' in r.read()
         yield url
     finally:
+        children = _children(demo.pid)  # the demo's processor (and nothing else it leaves behind)
         prom.terminate()
         demo.terminate()
         prom.wait(timeout=20)
         demo.wait(timeout=30)
+        _assert_exited(children)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _assert_exited(pids: list[int], timeout: float = 20.0) -> None:
+    """SIGTERM to the demo must stop its processor too, not leave it running orphaned."""
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and "(Z)" not in _state(p)]
+    for p in alive:
+        os.kill(p, 9)
+    assert not alive, f"processes the demo started outlived it: {alive}"
+
+
+def _state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return f"({stat.rsplit(')', 1)[1].split()[0]})"
+    except OSError:
+        return "(Z)"
 
 
 # Series that the demo does not produce on purpose: a healthy processor rejects nothing and has no

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -127,6 +128,22 @@ def copy_ledger(ledger_url: str, dest: str) -> None:
         dst.close()
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the ``collector`` block stops the child processor.
+
+    Python's default SIGTERM action ends the process at once, without running ``finally``
+    blocks: the demo's processor would be left running, orphaned, with its temporary ledger.
+    (Only the main thread may install a handler; elsewhere the default stays.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 def run_demo(*, duration_s: float = 0.0, serve: bool = False, metrics_addr: str | None = None,
              keep_ledger: str | None = None, out: TextIO = sys.stdout) -> int:
     """Runs the demo; returns the process exit code."""
@@ -142,6 +159,7 @@ def run_demo(*, duration_s: float = 0.0, serve: bool = False, metrics_addr: str 
     from llm_otel.demo import summary, workload
 
     started = time.monotonic()
+    _stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="llm-otel-demo-") as tmp, FakeAPIServer() as api, \
             collector(Path(tmp), metrics_addr=metrics_addr) as coll:
         provider = TracerProvider(resource=Resource.create({"service.name": "llm-otel-demo"}))
