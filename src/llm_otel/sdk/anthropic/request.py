@@ -12,6 +12,7 @@ the last tools list seen (agents re-send the same list object on every turn).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel import semconv
+from llm_otel.sdk import content
+from llm_otel.sdk.anthropic import content as anthropic_content
 
 Attributes = dict[str, AttributeValue]
 
@@ -85,6 +88,10 @@ def request_attributes(client: Any, options: Any, stream: bool) -> tuple[str | N
         size = tools_bytes(tools) if tools else None
         if size is not None:
             attrs[semconv.REQUEST_TOOLS_BYTES] = size
+    if content.capture_content():  # opted in: gen_ai.input.messages, gen_ai.system_instructions
+        # Content is optional: if it cannot be read, the call and its counts are recorded without it.
+        with contextlib.suppress(Exception):
+            attrs.update(anthropic_content.input_attributes(body))
     host, port = _server(client.base_url)
     if host:
         attrs[semconv.SERVER_ADDRESS] = host

@@ -33,6 +33,8 @@ from typing import Any, Protocol
 import httpx2
 
 from llm_otel.pricing.usage import Usage
+from llm_otel.sdk import content
+from llm_otel.sdk.anthropic import content as anthropic_content
 from llm_otel.sdk.anthropic.usage import fields, get, normalize_anthropic_usage, service_tier, stream_usage
 
 log = logging.getLogger("llm_otel")
@@ -67,17 +69,29 @@ def finish_message(call: CallSink, message: Any, request_id: str | None = None) 
         stop = f.get("stop_reason")
         model = f.get("model")
         rid = f.get("id")
+        attributes = {REQUEST_ID_ATTRIBUTE: request_id} if request_id else None
+        if content.capture_content():
+            attributes = {**(attributes or {}), **_output_content(message)}
         call.finish(
             normalize_anthropic_usage(usage),
             response_model=model if isinstance(model, str) else None,
             response_id=rid if isinstance(rid, str) else None,
             finish_reasons=[stop] if isinstance(stop, str) else None,
             service_tier=service_tier(usage),
-            attributes={REQUEST_ID_ATTRIBUTE: request_id} if request_id else None,
+            attributes=attributes,
         )
     except Exception:
         log.debug("llm-otel could not record a message", exc_info=True)
         call.finish()
+
+
+def _output_content(message: Any) -> dict[str, str]:
+    """``gen_ai.output.messages`` (opted in); nothing when it cannot be read (the call still finishes)."""
+    try:
+        return anthropic_content.output_attributes(message)
+    except Exception:
+        log.debug("llm-otel could not record the output content", exc_info=True)
+        return {}
 
 
 def error_type(error: BaseException) -> str:
@@ -167,6 +181,10 @@ class BodyRecorder:
         self._done = True
         finish_message(self._call, message, self._request_id)
 
+    def _extra_attributes(self, stop: Any) -> dict[str, str] | None:
+        """Attributes a subclass adds when the stream ends (``ContentRecorder``: the output content)."""
+        return None
+
     def _feed(self, event: Any) -> None:
         kind = get(event, "type")
         if kind == "message_start":
@@ -196,6 +214,9 @@ class BodyRecorder:
                 "stream_complete": self._stopped and error is None,
                 "attributes": {REQUEST_ID_ATTRIBUTE: self._request_id} if self._request_id else None,
             }
+            extra = self._extra_attributes(stop)
+            if extra:
+                kwargs["attributes"] = {**(kwargs["attributes"] or {}), **extra}
             if error is not None and isinstance(error, Exception):
                 kwargs["error"] = error
                 kwargs["error_type"] = error_type(error)
@@ -206,6 +227,77 @@ class BodyRecorder:
             call.finish(stream_complete=False)
             return
         call.finish(usage, **kwargs)
+
+
+class ContentRecorder(BodyRecorder):
+    """A ``BodyRecorder`` that also assembles the streamed content blocks, for
+    ``gen_ai.output.messages``. Used only when the user opted in to content capture, so the
+    default per-event path stays as it is."""
+
+    __slots__ = ("_blocks",)
+
+    def __init__(self, call: CallSink, *, sse: bool, request_id: str | None) -> None:
+        super().__init__(call, sse=sse, request_id=request_id)
+        self._blocks: dict[int, dict[str, Any]] = {}
+
+    def item(self, event: Any) -> None:
+        super().item(event)
+        self._collect(event)
+
+    def _feed(self, event: Any) -> None:
+        super()._feed(event)
+        self._collect(event)
+
+    def _collect(self, event: Any) -> None:
+        try:
+            kind = get(event, "type")
+            if kind == "content_block_start":
+                block = get(event, "content_block")
+                btype = get(block, "type")
+                entry: dict[str, Any] = {"type": btype}
+                if btype == "text":
+                    entry["text"] = get(block, "text") or ""
+                elif btype == "thinking":
+                    entry["thinking"] = get(block, "thinking") or ""
+                elif btype == "tool_use":
+                    entry.update(id=get(block, "id"), name=get(block, "name"), json="")
+                self._blocks[get(event, "index")] = entry
+            elif kind == "content_block_delta":
+                found = self._blocks.get(get(event, "index"))
+                if found is None:
+                    return
+                entry = found
+                delta = get(event, "delta")
+                dtype = get(delta, "type")
+                if dtype == "text_delta":
+                    entry["text"] = entry.get("text", "") + (get(delta, "text") or "")
+                elif dtype == "thinking_delta":
+                    entry["thinking"] = entry.get("thinking", "") + (get(delta, "thinking") or "")
+                elif dtype == "input_json_delta":
+                    entry["json"] = entry.get("json", "") + (get(delta, "partial_json") or "")
+        except Exception:
+            log.debug("llm-otel could not collect a content block", exc_info=True)
+
+    def _extra_attributes(self, stop: Any) -> dict[str, str] | None:
+        blocks = []
+        for _, entry in sorted(self._blocks.items(), key=lambda kv: kv[0] if isinstance(kv[0], int) else 0):
+            block = dict(entry)
+            raw = block.pop("json", None)
+            if block.get("type") == "tool_use":
+                try:
+                    block["input"] = json.loads(raw) if raw else {}
+                except ValueError:
+                    block["input"] = raw  # cut short: what arrived, as text
+            blocks.append(block)
+        if not blocks:
+            return None
+        return _output_content({"role": "assistant", "content": blocks, "stop_reason": stop})
+
+
+def new_recorder(call: CallSink, *, sse: bool, request_id: str | None) -> BodyRecorder:
+    """The recorder for one response body: with content assembly only when the user opted in."""
+    cls = ContentRecorder if sse and content.capture_content() else BodyRecorder
+    return cls(call, sse=sse, request_id=request_id)
 
 
 def _sse_events(body: bytes) -> Iterator[Any]:
@@ -314,7 +406,7 @@ def attach(response: httpx2.Response, call: CallSink, *, buffer: bool) -> BodyRe
     """Puts a recorder for ``call`` on ``response``'s body. May raise; the caller catches."""
     headers = response.headers
     sse = "event-stream" in (headers.get("content-type") or "")
-    recorder = BodyRecorder(call, sse=sse, request_id=headers.get("request-id"))
+    recorder = new_recorder(call, sse=sse, request_id=headers.get("request-id"))
     body = response.stream
     wrapped: Any
     if not isinstance(body, httpx2.SyncByteStream):

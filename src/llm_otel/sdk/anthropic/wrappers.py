@@ -41,7 +41,7 @@ from llm_otel.errors import BudgetExceeded
 from llm_otel.sdk import context
 from llm_otel.sdk.anthropic.coexist import ForeignCall, foreign_owner
 from llm_otel.sdk.anthropic.request import MESSAGES_CREATE_SPAN_NAME, request_attributes
-from llm_otel.sdk.anthropic.stream import BodyRecorder, CallSink, attach, error_type, finish_message
+from llm_otel.sdk.anthropic.stream import CallSink, attach, error_type, finish_message, new_recorder
 from llm_otel.sdk.call import start_call
 
 log = logging.getLogger("llm_otel")
@@ -236,7 +236,7 @@ def _complete(call: CallSink, result: Any) -> None:
             return
         headers = http.headers
         sse = "event-stream" in (headers.get("content-type") or "")
-        recorder = BodyRecorder(call, sse=sse, request_id=headers.get("request-id"))
+        recorder = new_recorder(call, sse=sse, request_id=headers.get("request-id"))
         recorder.body_end("read", None, http.content)
     except Exception:
         log.debug("llm-otel could not record an anthropic response", exc_info=True)
