@@ -329,3 +329,71 @@ def test_legacy_completions_stream_records_usage_and_hides_the_usage_chunk(serve
     _assert_complete(span, 3)
     assert list(span.attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == ["length"]
     assert span.attributes[semconv.GEN_AI_OPERATION_NAME] == "text_completion"
+
+
+# --- content capture (opt-in) on streams ---------------------------------------------------------
+
+
+@pytest.fixture
+def capture_content() -> Iterator[None]:
+    from llm_otel.sdk import content
+
+    content.set_capture_content(True)
+    yield
+    content.set_capture_content(None)
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
+    return {"id": "chatcmpl-c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+
+
+def test_a_chat_stream_records_its_assembled_output_only_when_opted_in(
+    server: ReplayServer, spans: Any, capture_content: None
+) -> None:
+    """The recorded stream (several tool calls in pieces) against the openai SDK's own assembly of it."""
+    kwargs = {k: v for k, v in _chat_kwargs().items() if k != "stream"}
+    with _client(server, "chat").chat.completions.stream(**kwargs) as stream:
+        final = stream.get_final_completion()
+    span = _one(spans)
+    (message,) = json.loads(span.attributes[semconv.GEN_AI_OUTPUT_MESSAGES])
+    choice = final.choices[0]
+    expected_parts = ([{"type": "text", "content": choice.message.content}] if choice.message.content else []) + [
+        {"type": "tool_call", "id": t.id, "name": t.function.name, "arguments": t.function.arguments}
+        for t in choice.message.tool_calls or ()
+    ]
+    assert len(expected_parts) >= 2  # the recorded stream has several tool calls
+    assert message == {"role": "assistant", "parts": expected_parts, "finish_reason": choice.finish_reason}
+    assert semconv.GEN_AI_INPUT_MESSAGES in span.attributes
+    _assert_complete(span, CHAT["expected"]["input_tokens"])  # counts unchanged by capture
+
+
+def test_a_streamed_tool_call_is_assembled_from_its_pieces(
+    server: ReplayServer, spans: Any, capture_content: None
+) -> None:
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "weather", "arguments": ""}}
+    body = "".join(
+        f"data: {json.dumps(c)}\n\n"
+        for c in (
+            _chunk({"role": "assistant", "content": None, "tool_calls": [call]}),
+            _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+            _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}),
+            _chunk({}, finish="tool_calls"),
+        )
+    ) + "data: [DONE]\n\n"
+    server.add("tool_stream", {"status": 200, "stream": True, "response_body": body})
+    stream = _client(server, "tool_stream").chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "weather?"}], stream=True
+    )
+    for _ in stream:
+        pass
+    out = json.loads(_one(spans).attributes[semconv.GEN_AI_OUTPUT_MESSAGES])
+    assert out == [{"role": "assistant", "finish_reason": "tool_calls", "parts": [
+        {"type": "tool_call", "id": "call_1", "name": "weather", "arguments": '{"city":"Paris"}'}]}]  # fmt: skip
+
+
+def test_without_opt_in_a_chat_stream_records_no_content(server: ReplayServer, spans: Any) -> None:
+    list(_client(server, "chat").chat.completions.create(**_chat_kwargs()))
+    span = _one(spans)
+    assert semconv.GEN_AI_OUTPUT_MESSAGES not in span.attributes
+    assert semconv.GEN_AI_INPUT_MESSAGES not in span.attributes

@@ -4,8 +4,9 @@ Shapes follow the GenAI conventions' JSON forms (``gen_ai.input.messages``,
 ``gen_ai.output.messages``, ``gen_ai.system_instructions``), serialized to JSON
 strings since span attributes cannot nest. Text parts are kept as text; anything
 else (images, audio, tool calls) as its type and, for tool calls, name and
-arguments. Chat Completions streams record input only (accumulating the output would
-cost per-chunk work). Called under the wrapper's guard; may raise.
+arguments. Chat Completions and Completions streams assemble the output from their chunks
+(``_streams._ContentChunkObserver``, used only when capture is on, so the default per-chunk
+path pays nothing). Called under the wrapper's guard; may raise.
 """
 
 from __future__ import annotations
@@ -132,6 +133,26 @@ def output_attributes(kind: str, response: Any) -> dict[str, str]:
             else:
                 continue
             messages.append({"role": "assistant", "parts": parts, "finish_reason": _get(response, "status")})
+    if not messages:
+        return {}
+    return {semconv.GEN_AI_OUTPUT_MESSAGES: _dumps(messages)}
+
+
+def streamed_output_attributes(collected: Mapping[int, Any], finish_reasons: Mapping[int, str]) -> dict[str, str]:
+    """``gen_ai.output.messages`` of a chunk stream, from what ``_ContentChunkObserver`` collected
+    per choice (text pieces, tool-call pieces); a stream cut short gives what arrived."""
+    messages: list[dict[str, Any]] = []
+    for index in sorted(collected):
+        entry = collected[index]
+        parts: list[dict[str, Any]] = []
+        text = "".join(entry["text"])
+        if text:
+            parts.append({"type": "text", "content": text})
+        for t in sorted(entry["tools"]):
+            tool = entry["tools"][t]
+            parts.append({"type": "tool_call", "id": tool["id"], "name": tool["name"],
+                          "arguments": "".join(tool["arguments"])})  # fmt: skip
+        messages.append({"role": "assistant", "parts": parts, "finish_reason": finish_reasons.get(index)})
     if not messages:
         return {}
     return {semconv.GEN_AI_OUTPUT_MESSAGES: _dumps(messages)}

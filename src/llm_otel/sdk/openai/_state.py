@@ -36,6 +36,7 @@ class StreamState:
         "_events",
         "_reader",
         "call",
+        "collected",
         "error_type",
         "final_response",
         "finish_reasons",
@@ -55,6 +56,8 @@ class StreamState:
         self.finish_reasons: dict[int, str] | None = None
         self.final_response: Any = None
         self.error_type: str | None = None
+        # Streamed output per choice index (content capture only): {"text": [pieces], "tools": {...}}
+        self.collected: dict[int, dict[str, Any]] | None = None
         self.terminal = False  # the stream's final event (usage chunk / terminal response event) was seen
         self._broken = False
         self._reader: Callable[[], Any] | None = None  # weakref to the generator reading the stream
@@ -185,9 +188,12 @@ class StreamState:
             log.debug("llm-otel could not read an openai stream's outcome", exc_info=True)
             out = Outcome()
         extra = None
-        if self.final_response is not None and _content.enabled():
+        if (self.final_response is not None or self.collected) and _content.enabled():
             try:
-                extra = _content.output_attributes("responses", self.final_response)
+                if self.final_response is not None:
+                    extra = _content.output_attributes("responses", self.final_response)
+                else:
+                    extra = _content.streamed_output_attributes(self.collected or {}, self.finish_reasons or {})
             except Exception:
                 log.debug("llm-otel could not record openai output messages", exc_info=True)
         try:

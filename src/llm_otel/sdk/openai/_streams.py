@@ -29,6 +29,7 @@ from typing import Any
 
 import wrapt
 
+from llm_otel.sdk.openai import _content
 from llm_otel.sdk.openai._hooks import on_response_close
 from llm_otel.sdk.openai._state import EVENTS_OF_INTEREST, StreamState
 
@@ -82,6 +83,37 @@ class _ChunkObserver:
         return True
 
 
+class _ContentChunkObserver(_ChunkObserver):
+    """``_ChunkObserver`` that also collects the streamed text and tool calls per choice, for
+    ``gen_ai.output.messages``. Used only when content capture is on (the default path is as above)."""
+
+    __slots__ = ()
+
+    def keep(self, chunk: Any) -> bool:
+        kept = super().keep(chunk)
+        try:
+            collected = self.state.collected
+            if collected is None:
+                collected = self.state.collected = {}
+            for choice in chunk.choices or ():
+                entry = collected.setdefault(choice.index or 0, {"text": [], "tools": {}})
+                delta = getattr(choice, "delta", None)
+                text = getattr(delta, "content", None) if delta is not None else getattr(choice, "text", None)
+                if text:
+                    entry["text"].append(text)
+                for call in (getattr(delta, "tool_calls", None) or ()) if delta is not None else ():
+                    tool = entry["tools"].setdefault(call.index or 0, {"id": None, "name": None, "arguments": []})
+                    tool["id"] = call.id or tool["id"]
+                    function = call.function
+                    if function is not None:
+                        tool["name"] = function.name or tool["name"]
+                        if function.arguments:
+                            tool["arguments"].append(function.arguments)
+        except Exception:
+            log.debug("llm-otel could not collect streamed content", exc_info=True)
+        return kept
+
+
 class _EventObserver:
     """Feeds the Responses events that carry the outcome to the span's state."""
 
@@ -103,7 +135,9 @@ class _EventObserver:
 
 
 def _observer(state: StreamState, hide_usage: bool) -> _ChunkObserver | _EventObserver:
-    return (_EventObserver if state.events else _ChunkObserver)(state, hide_usage)
+    if state.events:
+        return _EventObserver(state, hide_usage)
+    return (_ContentChunkObserver if _content.enabled() else _ChunkObserver)(state, hide_usage)
 
 
 def _read(inner: Iterator[Any], state: StreamState, hide_usage: bool) -> Iterator[Any]:
