@@ -36,6 +36,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(ex["status"], ctype, ex["response_body"].encode("utf-8"))
 
+    def do_GET(self) -> None:  # e.g. responses.retrieve: answered like a POST, without a body
+        self.do_POST()
+
     def _send(self, status: int, ctype: str, payload: bytes) -> None:
         self.send_response(status)
         self.send_header("content-type", ctype)

@@ -126,6 +126,28 @@ def test_responses_create_records_the_usage(server: ReplayServer, spans: Any) ->
     _exact(spans, RESPONSES)
 
 
+def test_responses_compact_is_billed_inference_and_gets_a_span(server: ReplayServer, spans: Any) -> None:
+    body = {
+        "id": "cmp_1", "created_at": 1, "object": "response.compaction",
+        "output": [{"type": "message", "id": "msg_1", "role": "user", "status": "completed",
+                    "content": [{"type": "input_text", "text": "hi"}]}],
+        "usage": {"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1024}, "output_tokens": 80,
+                  "output_tokens_details": {"reasoning_tokens": 16}, "total_tokens": 1280},
+    }  # fmt: skip
+    server.add("compact", {"status": 200, "stream": False, "response_body": json.dumps(body)})
+    result = _client(server, "compact").responses.compact(model="gpt-5.4-mini", input="summarize our chat")
+    assert result.usage.input_tokens == 1200  # the application's object is untouched
+    (span,) = llm_spans(spans)
+    a = span.attributes
+    assert a[semconv.GEN_AI_OPERATION_NAME] == "chat"
+    assert a[semconv.GEN_AI_REQUEST_MODEL] == "gpt-5.4-mini"
+    assert a[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1200
+    assert a[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1024
+    assert a[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 80
+    assert a[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 16
+    assert a[semconv.GEN_AI_RESPONSE_ID] == "cmp_1"
+
+
 def test_embeddings_record_input_tokens_only(server: ReplayServer, spans: Any) -> None:
     _client(server, "embeddings").embeddings.create(**EMBEDDINGS["request"])
     span = _exact(spans, EMBEDDINGS)

@@ -305,6 +305,7 @@ def start_call(
     request_model: str | None,
     attributes: dict[str, AttributeValue],
     parent: Context | None = None,
+    start_time: int | None = None,
 ) -> LLMCall | None:
     """Starts the CLIENT span of one call, named ``"{operation} {model}"`` per the conventions.
 
@@ -312,6 +313,7 @@ def start_call(
     ``server.address``/``server.port`` taken out of ``attributes`` (request parameters,
     tool/message counts), whose rest ``LLMCall.finish`` writes with the outcome. ``parent``:
     the context to start in, the current one when ``None`` (pass it when already read).
+    ``start_time``: epoch ns when the request went out, for a span started after its response.
     Never raises: a span that cannot start is ``None``, and the call goes on without one.
     """
     try:
@@ -329,6 +331,7 @@ def start_call(
             context=parent,
             kind=SpanKind.CLIENT,
             attributes=at_start,
+            start_time=start_time,
         )
         return LLMCall(span, provider, request_model, attributes)
     except Exception:

@@ -17,6 +17,7 @@ app's call returns exactly what it would have returned uninstrumented.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -26,7 +27,7 @@ from llm_otel import semconv
 from llm_otel.errors import BudgetExceeded
 from llm_otel.sdk import context
 from llm_otel.sdk.call import LLMCall, start_call
-from llm_otel.sdk.openai import _content
+from llm_otel.sdk.openai import _content, _recorded
 from llm_otel.sdk.openai._coexist import AdoptedSpan, DeferredCall, foreign_span, inside_late_span_wrapper
 from llm_otel.sdk.openai._raw import observe_raw
 from llm_otel.sdk.openai._request import RequestPlan, plan_request
@@ -106,6 +107,34 @@ def _failed(call: LLMCall | None, exc: BaseException) -> None:
             log.debug("llm-otel could not record a failed openai call", exc_info=True)
 
 
+_TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled"})
+
+
+def _retrieved(plan: RequestPlan, result: Any, ctx: Context | None, start_ns: int) -> Any:
+    """A retrieved Response: one span, started when the request went out, if it brings usage that no
+    span of this process carries yet (a background response read in a terminal state). Never raises."""
+    try:
+        out = outcome_for("responses", result)
+        status = out.finish_reasons[0] if out.finish_reasons else None
+        if out.usage is None or status not in _TERMINAL or not out.response_id:
+            return result
+        if not _recorded.claim(out.response_id):
+            return result
+        call = start_call(plan.operation, plan.provider, out.response_model, plan.attributes, ctx, start_ns)
+        if call is not None:
+            call.finish(
+                out.usage,
+                response_model=out.response_model,
+                response_id=out.response_id,
+                finish_reasons=out.finish_reasons,
+                service_tier=out.service_tier,
+                error_type=out.error_type,
+            )
+    except Exception:
+        log.debug("llm-otel could not record a retrieved openai response", exc_info=True)
+    return result
+
+
 def _observe(call: LLMCall | None, plan: RequestPlan, result: Any, is_async: bool) -> Any:
     """What the app gets back: ``result`` itself, or its stream proxied. Never raises."""
     try:
@@ -132,6 +161,8 @@ def _observe(call: LLMCall | None, plan: RequestPlan, result: Any, is_async: boo
                 error_type=out.error_type,
                 attributes=extra,
             )
+            if plan.kind == "responses" and out.usage is not None and out.response_id:
+                _recorded.claim(out.response_id)  # a later retrieve of it must not count it again
     except Exception:
         log.debug("llm-otel could not read an openai response", exc_info=True)
         if call is not None:
@@ -158,6 +189,9 @@ def sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dic
     plan = plan_request(instance, options, bool(kwargs.get("stream", False))) if options is not None else None
     if plan is None:
         return wrapped(*args, **kwargs)
+    if plan.retrieve:  # reading a response costs nothing: no budget check, a span only if it brings usage
+        start_ns = time.time_ns()
+        return _retrieved(plan, wrapped(*args, **kwargs), ctx, start_ns)
     _check_budget()
     call = _start(plan, ctx)
     if plan.options is not options:
@@ -181,6 +215,9 @@ async def async_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwar
     plan = plan_request(instance, options, bool(kwargs.get("stream", False))) if options is not None else None
     if plan is None:
         return await wrapped(*args, **kwargs)
+    if plan.retrieve:  # reading a response costs nothing: no budget check, a span only if it brings usage
+        start_ns = time.time_ns()
+        return _retrieved(plan, await wrapped(*args, **kwargs), ctx, start_ns)
     _check_budget()
     call = _start(plan, ctx)
     if plan.options is not options:

@@ -28,6 +28,9 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "/completions": (semconv.OP_TEXT_COMPLETION, "completion"),
     "/embeddings": (semconv.OP_EMBEDDINGS, "embeddings"),
     "/responses": (semconv.OP_CHAT, "responses"),
+    # A compaction pass (``responses.compact``) is billed inference: its CompactedResponse has
+    # the Responses usage shape (no model: the span's request model prices it).
+    "/responses/compact": (semconv.OP_CHAT, "responses"),
 }
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # openai._constants; set by with_raw/streaming_response
@@ -63,6 +66,7 @@ class RequestPlan:
     raw: bool  # with_raw_response / with_streaming_response: the app may read the bytes itself
     options: Any  # the FinalRequestOptions to send (a copy when we rewrote it)
     hide_usage_chunk: bool  # we added include_usage: hide the usage-only chunk from the app
+    retrieve: bool = False  # GET /responses/{id}: a span only if it brings usage not recorded yet
 
 
 # --- provider and server ---------------------------------------------------------------------------
@@ -277,7 +281,7 @@ def plan_request(client: Any, options: Any, stream: bool) -> RequestPlan | None:
         url = options.url
         endpoint = ENDPOINTS.get(url)
         if endpoint is None or options.method.lower() != "post":
-            return None
+            return _retrieve_plan(client, options, stream, url)
         operation, kind = endpoint
         body = effective_body(options) or {}
         model = body.get("model")
@@ -306,6 +310,31 @@ def plan_request(client: Any, options: Any, stream: bool) -> RequestPlan | None:
     except Exception:
         log.debug("llm-otel could not read an openai request; it goes on untraced", exc_info=True)
         return None
+
+
+def _retrieve_plan(client: Any, options: Any, stream: bool, url: Any) -> RequestPlan | None:
+    """``responses.retrieve(id)`` (GET ``/responses/{id}``, not streamed, not raw): how a background
+    response's usage becomes known. Anything else: ``None`` (no span)."""
+    if (
+        type(url) is not str
+        or not url.startswith(_RETRIEVE_PREFIX)
+        or "/" in url[len(_RETRIEVE_PREFIX) :]
+        or len(url) == len(_RETRIEVE_PREFIX)
+        or options.method.lower() != "get"
+        or stream
+        or _headers_get(options.headers, RAW_RESPONSE_HEADER)
+    ):
+        return None
+    provider, address, port = client_info(client)
+    attrs: dict[str, AttributeValue] = {}
+    if address:
+        attrs[semconv.SERVER_ADDRESS] = address
+    if port is not None:
+        attrs[semconv.SERVER_PORT] = port
+    return RequestPlan(semconv.OP_CHAT, "responses", provider, None, attrs, False, False, options, False, True)
+
+
+_RETRIEVE_PREFIX = "/responses/"
 
 
 def with_include_usage(options: Any, stream_options: Any) -> Any:

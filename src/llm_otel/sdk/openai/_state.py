@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llm_otel.sdk.call import LLMCall
-from llm_otel.sdk.openai import _content
+from llm_otel.sdk.openai import _content, _recorded
 from llm_otel.sdk.openai._response import Outcome, outcome_from_response, usage_from_openai
 
 log = logging.getLogger("llm_otel")
@@ -208,6 +208,8 @@ class StreamState:
                 error_type=None if error is not None else out.error_type,
                 attributes=extra,
             )
+            if self._events and out.usage is not None and out.response_id:
+                _recorded.claim(out.response_id)  # a later retrieve of it must not count it again
         except Exception:
             log.debug("llm-otel could not end an openai stream's span", exc_info=True)
 
