@@ -77,21 +77,41 @@ def test_postgresql_unnest_writes_the_same_ledger_as_row_by_row_and_as_sqlite(
 
 
 def test_sqlite_existence_checks_probe_the_primary_keys_instead_of_scanning_them(tmp_path: Path) -> None:
+    """Every read of the write path (the largest rowid before the inserts, the rows they added, the
+    held response keys) probes an index: none scans a table, whose cost would grow with the ledger."""
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     statements: list[str] = []
     with open_ledger(url) as led:
         led.record_calls(workload(seed=1, responses=5, plain=2))
         led._conn.set_trace_callback(statements.append)
-        led.record_calls(workload(seed=1, responses=5, plain=2) + [call(response_id=f"new-{i}") for i in range(5)])
+        held = call(response_id="resp-0", dialect="openinference")  # a new span of a response counted before
+        again = workload(seed=1, responses=5, plain=2)  # spans seen before
+        outs = led.record_calls(again + [call(response_id=f"new-{i}") for i in range(5)] + [held])
         led._conn.set_trace_callback(None)
-    lookups = [s for s in statements if s.startswith("WITH k(a, b)")]
-    assert len(lookups) == 2, statements  # calls, then responses
+    assert outs[-1].status == "duplicate_response"
+    assert [o.status for o in outs[len(again) : -1]] == ["new"] * 5
+    reads = [s for s in statements if s.startswith(("WITH k(a, b)", "SELECT"))]
+    assert any(s.startswith("WITH k(a, b)") for s in reads), statements  # the held response keys
+    assert sum("max(rowid)" in s for s in reads) == 2, statements  # calls, then responses
+    assert sum("WHERE rowid >" in s for s in reads) == 2, statements  # some inserts did not happen: read back
     plans = []
     with sqlite3.connect(tmp_path / "plan.db") as conn:
-        for s in lookups:
+        for s in reads:
             plans += [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + s)]
     assert not [p for p in plans if p.startswith("SCAN ledger_")], plans
-    assert sum(p.startswith("SEARCH") for p in plans) == 2, plans
+    assert sum(p.startswith("SEARCH") for p in plans) >= len(reads), plans
+
+
+def test_an_all_new_batch_reads_nothing_back(tmp_path: Path) -> None:
+    """The common case: every call and response is new, so the inserts' row counts say it all."""
+    statements: list[str] = []
+    with open_ledger(f"sqlite:///{tmp_path / 'new.db'}") as led:
+        led.record_calls(workload(seed=1, responses=5, plain=2))
+        led._conn.set_trace_callback(statements.append)
+        outs = led.record_calls([call(response_id=f"fresh-{i}") for i in range(20)] + [call(response_id=None)])
+        led._conn.set_trace_callback(None)
+    assert {o.status for o in outs} == {"new"}
+    assert not [s for s in statements if "WHERE rowid >" in s or s.startswith("WITH k(a, b)")], statements
 
 
 def test_dec_text_is_format_f_for_every_kind_of_amount() -> None:
