@@ -226,3 +226,20 @@ def test_other_registered_propagators_are_used_as_they_are(composite: bool) -> N
     finally:
         propagate.set_global_textmap(before)
     assert trace_headers(_span(), None) == _injected(_span(), otel_context.get_current())
+
+
+def test_the_no_parameter_fast_path_knows_every_body_key_the_request_reader_reads() -> None:
+    """``request_attributes`` skips its parameter lookups when the body has none of ``_PARAMETERS``:
+    a key read there but missing from the set would silently lose its attribute."""
+    import inspect
+    import re
+
+    from llm_otel.sdk.openai import _request
+
+    source = inspect.getsource(_request.request_attributes)
+    top_level = set(re.findall(r'\b(?:get|body\.get)\("([a-z_]+)"\)', source))
+    top_level |= {key for key, _ in _request._NUMBER_PARAMS}
+    nested = {"type", "format", "id"}  # read inside response_format / text / conversation, not the body
+    always = {"model", "stream", "messages", "input"}  # read on the fast path too
+    assert top_level - nested - always <= _request._PARAMETERS, top_level - nested - always - _request._PARAMETERS
+    assert "temperature" in top_level and "tools" in top_level  # the pattern still finds the reads
