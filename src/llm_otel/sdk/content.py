@@ -19,8 +19,10 @@ lookup there would cost more than the rest of the check.
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 
 ENV_VAR: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
@@ -70,3 +72,20 @@ def capture_content() -> bool:
         except Exception:
             _from_env = False
     return _from_env
+
+
+# --- shared by the providers' content readers (sdk/openai/_content.py, sdk/anthropic/content.py) ---
+
+
+def field(obj: Any, name: str) -> Any:
+    """``obj[name]`` of a mapping (request bodies), ``obj.name`` of an SDK object; ``None`` when absent."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def dumps(value: Any) -> str:
+    """A GenAI content attribute's JSON text (span attributes cannot nest); never fails on odd values."""
+    return json.dumps(value, ensure_ascii=False, default=str)

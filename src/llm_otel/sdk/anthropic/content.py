@@ -11,23 +11,12 @@ payload. Called under the wrapper's guard; may raise (the caller records nothing
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from llm_otel import semconv
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+from llm_otel.sdk.content import dumps as _dumps
+from llm_otel.sdk.content import field as _get
 
 
 def _part(block: Any) -> dict[str, Any]:

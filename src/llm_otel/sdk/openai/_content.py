@@ -11,24 +11,17 @@ path pays nothing). Called under the wrapper's guard; may raise.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from llm_otel import semconv
 from llm_otel.sdk import content
+from llm_otel.sdk.content import dumps as _dumps
+from llm_otel.sdk.content import field as _get
 
 
 def enabled() -> bool:
     return content.capture_content()
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def _parts(value: Any) -> list[dict[str, Any]]:
@@ -63,10 +56,6 @@ def _tool_calls(message: Any) -> list[dict[str, Any]]:
             }
         )
     return calls
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def input_attributes(kind: str, body: Mapping[str, Any]) -> dict[str, str]:
