@@ -122,14 +122,7 @@ def _retrieved(plan: RequestPlan, result: Any, ctx: Context | None, start_ns: in
             return result
         call = start_call(plan.operation, plan.provider, out.response_model, plan.attributes, ctx, start_ns)
         if call is not None:
-            call.finish(
-                out.usage,
-                response_model=out.response_model,
-                response_id=out.response_id,
-                finish_reasons=out.finish_reasons,
-                service_tier=out.service_tier,
-                error_type=out.error_type,
-            )
+            _recorded.finish(call, out, claim_id=False)  # claimed above, before the span started
     except Exception:
         log.debug("llm-otel could not record a retrieved openai response", exc_info=True)
     return result
@@ -152,17 +145,7 @@ def _observe(call: LLMCall | None, plan: RequestPlan, result: Any, is_async: boo
                     extra = _content.output_attributes(plan.kind, result)
                 except Exception:
                     log.debug("llm-otel could not record openai output messages", exc_info=True)
-            call.finish(
-                out.usage,
-                response_model=out.response_model,
-                response_id=out.response_id,
-                finish_reasons=out.finish_reasons,
-                service_tier=out.service_tier,
-                error_type=out.error_type,
-                attributes=extra,
-            )
-            if plan.kind == "responses" and out.usage is not None and out.response_id:
-                _recorded.claim(out.response_id)  # a later retrieve of it must not count it again
+            _recorded.finish(call, out, claim_id=plan.kind == "responses", attributes=extra)
     except Exception:
         log.debug("llm-otel could not read an openai response", exc_info=True)
         if call is not None:

@@ -16,6 +16,7 @@ import weakref
 from typing import Any
 
 from llm_otel.sdk.call import LLMCall
+from llm_otel.sdk.openai import _recorded
 from llm_otel.sdk.openai._hooks import tee_response_body
 from llm_otel.sdk.openai._response import outcome_for
 from llm_otel.sdk.openai._state import StreamState
@@ -80,15 +81,7 @@ def finish_from_body(call: LLMCall, kind: str, stream: bool, body: bytes, reache
         if not reached_end:
             call.finish(stream_complete=False)
             return
-        out = outcome_for(kind, json.loads(body))
-        call.finish(
-            out.usage,
-            response_model=out.response_model,
-            response_id=out.response_id,
-            finish_reasons=out.finish_reasons,
-            service_tier=out.service_tier,
-            error_type=out.error_type,
-        )
+        _recorded.finish(call, outcome_for(kind, json.loads(body)), claim_id=False)
     except Exception:
         log.debug("llm-otel could not read an openai raw response", exc_info=True)
         call.finish()

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from llm_otel.sdk.openai._response import Outcome
 
 MAX_IDS: Final = 10_000
 
@@ -35,3 +38,29 @@ def clear() -> None:
     """Forget every id (tests; ``uninstall``)."""
     with _lock:
         _ids.clear()
+
+
+def finish(
+    call: Any,
+    out: Outcome,
+    *,
+    claim_id: bool,
+    attributes: dict[str, Any] | None = None,
+    stream_complete: bool | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Ends ``call`` with ``out`` (an ``error`` wins over the outcome's error type); with ``claim_id``
+    (a Responses outcome), remembers a response id whose usage is now on a span. May raise."""
+    call.finish(
+        out.usage,
+        response_model=out.response_model,
+        response_id=out.response_id,
+        finish_reasons=out.finish_reasons,
+        service_tier=out.service_tier,
+        stream_complete=stream_complete,
+        error=error,
+        error_type=None if error is not None else out.error_type,
+        attributes=attributes,
+    )
+    if claim_id and out.usage is not None and out.response_id:
+        claim(out.response_id)  # a later retrieve of it must not count it again

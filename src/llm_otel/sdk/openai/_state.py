@@ -197,19 +197,9 @@ class StreamState:
             except Exception:
                 log.debug("llm-otel could not record openai output messages", exc_info=True)
         try:
-            call.finish(
-                out.usage,
-                response_model=out.response_model,
-                response_id=out.response_id,
-                finish_reasons=out.finish_reasons,
-                service_tier=out.service_tier,
-                stream_complete=complete,
-                error=error,
-                error_type=None if error is not None else out.error_type,
-                attributes=extra,
+            _recorded.finish(
+                call, out, claim_id=self._events, attributes=extra, stream_complete=complete, error=error
             )
-            if self._events and out.usage is not None and out.response_id:
-                _recorded.claim(out.response_id)  # a later retrieve of it must not count it again
         except Exception:
             log.debug("llm-otel could not end an openai stream's span", exc_info=True)
 
