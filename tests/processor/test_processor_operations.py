@@ -162,15 +162,7 @@ def test_forwarded_spans_carry_their_cost(tmp_path: Path, sink: str) -> None:
         deadline = time.monotonic() + 10
         while sum(len(b) for b in _Sink.bodies) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        costs = []
-        for body in _Sink.bodies:
-            req = ExportTraceServiceRequest.FromString(body)
-            for rs in req.resource_spans:
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        attrs = {kv.key: kv.value for kv in span.attributes}
-                        costs.append(attrs[semconv.COST_USD].double_value)
-                        assert attrs[semconv.COST_SOURCE].string_value == "list"
+        costs = _forwarded_costs(_Sink.bodies)
         assert len(costs) == truth.calls
         assert sum(costs) == pytest.approx(float(truth.cost), rel=1e-9)
     finally:
