@@ -8,6 +8,7 @@ from typing import Any
 import openai
 
 from llm_otel import semconv
+from llm_otel.demo.fake_api import FakeAPIServer
 from replay.server import ReplayServer, _Handler
 
 
@@ -146,3 +147,18 @@ def responses_stream_exchange() -> dict[str, Any]:
 def sse_events(body: str) -> list[str]:
     """The events of an SSE body, each with its trailing blank line."""
     return [part + "\n\n" for part in body.split("\n\n") if part.strip()]
+
+
+class CountingFakeAPI(FakeAPIServer):
+    """The fake API, counting the chat completions it actually served."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.served = 0
+        inner = self.api.openai_chat
+
+        def counted(req: Any) -> Any:
+            self.served += 1
+            return inner(req)
+
+        self.api.openai_chat = counted  # type: ignore[method-assign]

@@ -13,10 +13,10 @@ from typing import Any
 
 import openai
 import pytest
+from openai_helpers import CountingFakeAPI
 
 import llm_otel
 from llm_otel import semconv
-from llm_otel.demo.fake_api import FakeAPIServer
 from llm_otel.errors import BudgetExceeded, QuotaExceeded
 from llm_otel.sdk import openai as llm_openai
 from llm_otel.sdk import quota
@@ -32,21 +32,6 @@ def entry(team: str, *, task_type: str | None = None, mode: str = "hard", exceed
         "team": team, "task_type": task_type, f"limit_{unit}": limit,
         f"used_{unit}": limit if exceeded else 0, "mode": mode, "exceeded": exceeded, "period": PERIOD,
     }  # fmt: skip
-
-
-class CountingFakeAPI(FakeAPIServer):
-    """The fake API, counting the chat completions it actually served."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.served = 0
-        inner = self.api.openai_chat
-
-        def counted(req: Any) -> Any:
-            self.served += 1
-            return inner(req)
-
-        self.api.openai_chat = counted  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 import yaml
+from openai_helpers import CountingFakeAPI
 
-from llm_otel.demo.fake_api import FakeAPIServer
 from processor.collector_proc import Collector
 
 TOKEN = "quota-test-token"
@@ -99,19 +99,6 @@ class Worker:
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait(5)
-
-
-class CountingFakeAPI(FakeAPIServer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.served = 0
-        inner = self.api.openai_chat
-
-        def counted(req: Any) -> Any:
-            self.served += 1
-            return inner(req)
-
-        self.api.openai_chat = counted  # type: ignore[method-assign]
 
 
 @dataclass
