@@ -209,9 +209,14 @@ def start_collector(tmp: Path, name: str, ledger: str | None = None) -> tuple[su
     return proc, ports
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _stat_cpu(stat: str) -> float:
+    """User + system CPU seconds from the text of a ``/proc/PID/stat``."""
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    return _stat_cpu(Path(f"/proc/{pid}/stat").read_text())
 
 
 def postgres_cpu_seconds() -> float:
@@ -223,8 +228,7 @@ def postgres_cpu_seconds() -> float:
         except OSError:
             continue  # exited meanwhile
         if "(postgres)" in text:
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += _stat_cpu(text)
     return total
 
 
